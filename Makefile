@@ -1,0 +1,55 @@
+# The commands people type. `make run` and `make test` work on a fresh machine with Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/todoscale_test
+PYTEST_ARGS ?=
+
+export PORT
+
+.PHONY: run test lint typecheck contracts pytest pytest-sqlite pytest-postgres bench clean
+
+$(VENV)/.run-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.run-installed
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	touch $@
+
+## run: install, migrate and serve the app on http://localhost:$(PORT) (embedded defaults)
+run: $(VENV)/.run-installed
+	$(BIN)/todoscale serve
+
+## test: lint, type checks, import contracts, then the suite on SQLite and on PostgreSQL
+test: lint typecheck contracts pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench migrations deploy
+	$(BIN)/ruff format --check src tests bench deploy
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+contracts: $(VENV)/.dev-installed
+	$(BIN)/lint-imports
+
+pytest: pytest-sqlite pytest-postgres
+
+pytest-sqlite: $(VENV)/.dev-installed
+	@echo "== test suite on SQLite =="
+	$(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+pytest-postgres: $(VENV)/.dev-installed
+	@echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="
+	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+## bench: the scaling ladder on the reference workload (needs wrk)
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,189 @@
+"""The API's shapes: pydantic models for what comes in (and the OpenAPI document), and
+fast serializers for what goes out (each checked against its `...Read` model by the tests).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from flask import g, request
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+from todoscale.models import Todo, User
+from todoscale.services import rules
+from todoscale.services.lists import ListInfo
+
+
+def _require_string(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-11-22T08:15:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_string)]
+StrictText = Annotated[str, Field(strict=True)]
+
+
+class Schema(BaseModel):
+    """Base of every request schema: unknown fields are refused, strings are strings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class UserCreate(Schema):
+    """Registration."""
+
+    username: Annotated[str, Field(pattern=rules.USERNAME_PATTERN)]
+    email: Annotated[str, Field(max_length=254)]
+    password: Annotated[str, Field(min_length=rules.PASSWORD_MIN, max_length=rules.PASSWORD_MAX)]
+
+
+class ListCreate(Schema):
+    """A new list."""
+
+    name: Annotated[str, Field(min_length=1, max_length=rules.NAME_MAX)]
+
+
+class ListUpdate(ListCreate):
+    """A rename."""
+
+
+class MemberCreate(Schema):
+    """Sharing a list."""
+
+    username: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class TodoCreate(Schema):
+    """A new todo; without `list_id` it goes to the default list."""
+
+    title: Annotated[str, Field(min_length=1, max_length=rules.TITLE_MAX)]
+    list_id: str | None = None
+    notes: Annotated[str, Field(max_length=rules.NOTES_MAX)] = ""
+    due_at: Annotated[Timestamp | None, Field(strict=False)] = None
+
+
+class TodoUpdate(Schema):
+    """Some fields of a todo; fields left out stay as they are."""
+
+    title: Annotated[str, Field(min_length=1, max_length=rules.TITLE_MAX)] = ""
+    notes: Annotated[str, Field(max_length=rules.NOTES_MAX)] = ""
+    completed: bool = False
+    due_at: Annotated[Timestamp | None, Field(strict=False)] = None
+    list_id: str = ""
+
+
+class UserRead(BaseModel):
+    """A user, as anyone who may see it sees it."""
+
+    id: str
+    username: str
+    email: str
+    created_at: datetime
+    url: str
+
+
+class TokenRead(BaseModel):
+    """A freshly issued token: shown once."""
+
+    token: str
+    expires_at: datetime
+
+
+class ListRead(BaseModel):
+    """A list."""
+
+    id: str
+    name: str
+    owner: str
+    members: list[str]
+    is_default: bool
+    todo_count: int
+    created_at: datetime
+    url: str
+
+
+class ListCollection(BaseModel):
+    """Every list the caller can see."""
+
+    items: list[ListRead]
+
+
+class TodoRead(BaseModel):
+    """A todo."""
+
+    id: str
+    list_id: str
+    title: str
+    notes: str
+    completed: bool
+    completed_at: datetime | None
+    due_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    url: str
+
+
+class TodoPage(BaseModel):
+    """A page of todos, newest first."""
+
+    items: list[TodoRead]
+    next_cursor: str | None
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: dict[str, list[str]] | None = None
+
+
+class Health(BaseModel):
+    """A health or readiness report."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] | None = None
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a `Z`, or None."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def base_url() -> str:
+    """This request's scheme, host and API prefix, computed once per request."""
+    base: str | None = g.get("api_base")
+    if base is None:
+        base = g.api_base = request.host_url + "api/v1"
+    return base
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """The `UserRead` shape of a user."""
+    return {"id": user.id, "username": user.username, "email": user.email,
+            "created_at": timestamp(user.created_at), "url": f"{base_url()}/users/{user.id}"}
+
+
+def list_json(info: ListInfo) -> dict[str, Any]:
+    """The `ListRead` shape of a described list."""
+    todo_list = info.todo_list
+    return {"id": todo_list.id, "name": todo_list.name, "owner": todo_list.owner.username,
+            "members": info.members, "is_default": todo_list.is_default,
+            "todo_count": info.todo_count, "created_at": timestamp(todo_list.created_at),
+            "url": f"{base_url()}/lists/{todo_list.id}"}
+
+
+def todo_json(todo: Todo) -> dict[str, Any]:
+    """The `TodoRead` shape of a todo."""
+    return {"id": todo.id, "list_id": todo.list_id, "title": todo.title, "notes": todo.notes,
+            "completed": todo.completed, "completed_at": timestamp(todo.completed_at),
+            "due_at": timestamp(todo.due_at), "created_at": timestamp(todo.created_at),
+            "updated_at": timestamp(todo.updated_at), "version": todo.version,
+            "url": f"{base_url()}/todos/{todo.id}"}

@@ -1,0 +1,71 @@
+"""The todos resource."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request, url_for
+from flask.typing import ResponseReturnValue
+
+from todoscale.api.auth import current_user, token_required
+from todoscale.api.body import bool_arg, int_arg, parse
+from todoscale.api.schemas import TodoCreate, TodoUpdate, todo_json
+from todoscale.services import todos
+
+bp = Blueprint("todos", __name__, url_prefix="/todos")
+
+
+@bp.get("")
+@token_required
+def index() -> ResponseReturnValue:
+    """A page of the caller's todos, newest first; `next_cursor` continues it."""
+    page = todos.list_todos(
+        current_user(),
+        list_id=request.args.get("list_id") or None,
+        completed=bool_arg("completed"),
+        limit=int_arg("limit", default=10, minimum=1, maximum=100),
+        cursor=request.args.get("cursor") or None,
+    )
+    body = {"items": [todo_json(todo) for todo in page.items], "next_cursor": page.next_cursor}
+    if page.next_cursor is None:
+        return body
+    args = {**request.args.to_dict(), "cursor": page.next_cursor}
+    return body, {"Link": f'<{url_for(".index", _external=True, **args)}>; rel="next"'}
+
+
+@bp.post("")
+@token_required
+def create() -> ResponseReturnValue:
+    """Add a todo."""
+    body = parse(TodoCreate)
+    todo = todos.create_todo(current_user(), title=body.title, list_id=body.list_id,
+                             notes=body.notes, due_at=body.due_at)
+    data = todo_json(todo)
+    return data, 201, {"Location": data["url"], "ETag": todos.etag_of(todo)}
+
+
+@bp.get("/<todo_id>")
+@token_required
+def get(todo_id: str) -> ResponseReturnValue:
+    """One todo; 304 when the client's `If-None-Match` names its current version."""
+    todo = todos.visible_todo(current_user(), todo_id)
+    etag = todos.etag_of(todo)
+    if request.if_none_match.contains_weak(etag.strip('"')):
+        return "", 304, {"ETag": etag}
+    return todo_json(todo), {"ETag": etag}
+
+
+@bp.patch("/<todo_id>")
+@token_required
+def update(todo_id: str) -> ResponseReturnValue:
+    """Change some fields; with `If-Match`, only if the todo is still that version (else 412)."""
+    changes = parse(TodoUpdate).model_dump(exclude_unset=True)
+    todo = todos.edit_todo(current_user(), todo_id, changes,
+                           if_match=request.headers.get("If-Match"))
+    return todo_json(todo), {"ETag": todos.etag_of(todo)}
+
+
+@bp.delete("/<todo_id>")
+@token_required
+def delete(todo_id: str) -> ResponseReturnValue:
+    """Delete a todo."""
+    todos.delete_todo(current_user(), todo_id)
+    return "", 204

@@ -1,0 +1,36 @@
+"""The tokens resource: exchange a password for a bearer token, and revoke it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
+
+from todoscale.api.auth import bearer_token, token_required
+from todoscale.api.schemas import timestamp
+from todoscale.exceptions import AuthenticationError
+from todoscale.services.accounts import authenticate, issue_token, revoke_token
+
+bp = Blueprint("tokens", __name__, url_prefix="/tokens")
+
+
+@bp.post("")
+def create() -> ResponseReturnValue:
+    """Issue a token for the user named by HTTP Basic credentials."""
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
+        raise AuthenticationError("Send your username and password with HTTP Basic.",
+                                  scheme="Basic")
+    try:
+        user = authenticate(auth.username, auth.password)
+    except AuthenticationError as exc:
+        raise AuthenticationError(exc.detail, scheme="Basic") from exc
+    token, expires_at = issue_token(user)
+    return {"token": token, "expires_at": timestamp(expires_at)}, 201
+
+
+@bp.delete("")
+@token_required
+def delete() -> ResponseReturnValue:
+    """Revoke the bearer token of this request: it stops working everywhere at once."""
+    revoke_token(bearer_token() or "")
+    return "", 204

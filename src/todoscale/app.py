@@ -1,0 +1,44 @@
+"""The application factory: a table of contents of the app's parts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from todoscale import api, errors
+from todoscale.config import ensure_secret_key, load_config
+from todoscale.extensions import db, migrate
+from todoscale.models import engine
+from todoscale.ops import health, http, logs
+from todoscale.ops.json import OrjsonProvider
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, then extensions, blueprints and error handlers."""
+    values = load_config(env_name=(overrides or {}).get("ENV_NAME"))
+    values.update(overrides or {})
+    instance_path = os.path.abspath(values["INSTANCE_PATH"] or "instance")
+    os.makedirs(instance_path, exist_ok=True)
+
+    app = Flask("todoscale", instance_path=instance_path)
+    app.json = OrjsonProvider(app)
+    app.config.update(values)
+    app.config["SECRET_KEY"] = ensure_secret_key(values, instance_path)
+    app.config["SQLALCHEMY_DATABASE_URI"] = engine.database_url(values, instance_path)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine.engine_options(app.config)
+    if not app.testing:
+        logs.configure(app.config["LOG_LEVEL"])
+
+    engine.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    http.init_app(app)
+    errors.init_app(app)
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    return app

@@ -1,0 +1,74 @@
+"""The `todoscale` command: Flask's CLI plus serve, create-user and seed."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask.cli import FlaskGroup
+from flask_migrate import upgrade
+
+from todoscale.app import create_app
+from todoscale.exceptions import TodoscaleError
+from todoscale.services import accounts, seeding
+
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
+
+cli = FlaskGroup(create_app=create_app, help="todoscale: a collaborative todo service.")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="gunicorn configuration file (default: deploy/gunicorn.conf.py).")
+def serve(config_path: str | None) -> None:
+    """Migrate the database, then serve the app with gunicorn."""
+    upgrade()
+    conf = config_path or str(GUNICORN_CONF)
+    args = [sys.executable, "-m", "gunicorn", "--config", conf, "todoscale.wsgi:app"]
+    os.execv(sys.executable, args)
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--email", prompt=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+def create_user(username: str, email: str, password: str, admin: bool) -> None:
+    """Create a user (with an Inbox list)."""
+    try:
+        user = accounts.register_user(username, email, password, is_admin=admin)
+    except TodoscaleError as exc:
+        raise click.ClickException(_describe(exc)) from exc
+    click.echo(f"Created {'admin ' if admin else ''}user {user.username} ({user.id}).")
+
+
+@cli.command()
+@click.option("--users", default=1, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--todos", default=10_000, show_default=True, type=click.IntRange(0, 10_000_000),
+              help="Todos in all, spread over the users' Inboxes.")
+@click.option("--password", default="password123", show_default=True)
+@click.option("--prefix", default="user", show_default=True, help="Usernames are <prefix>N.")
+def seed(users: int, todos: int, password: str, prefix: str) -> None:
+    """Load the reference workload by bulk insert (10,000 todos by default)."""
+    started = time.perf_counter()
+    try:
+        names = seeding.seed(users=users, todos=todos, password=password, prefix=prefix)
+    except TodoscaleError as exc:
+        raise click.ClickException(_describe(exc)) from exc
+    click.echo(f"Seeded {len(names)} users ({names[0]}..{names[-1]}, password {password!r}) "
+               f"and {todos} todos in {time.perf_counter() - started:.1f} s.")
+
+
+def _describe(exc: TodoscaleError) -> str:
+    errors = getattr(exc, "errors", None)
+    if errors:
+        return "; ".join(f"{field} {', '.join(msgs)}" for field, msgs in errors.items())
+    return exc.detail
+
+
+def main() -> None:
+    """Entry point of the `todoscale` console script."""
+    cli.main(prog_name="todoscale")

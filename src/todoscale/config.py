@@ -1,0 +1,182 @@
+"""Configuration: one class per environment, every value overridable by a `TODOSCALE_*` variable.
+
+`SETTINGS` is the single table of variables; the README's configuration table mirrors it
+(a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false), got {value!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `TODOSCALE_*` variable: the config key it sets, how to parse it, what it means."""
+
+    env: str
+    key: str
+    parse: Callable[[str], Any]
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("TODOSCALE_ENV", "ENV_NAME", str, "development",
+            "`development` (embedded defaults), `production` or `testing`."),
+    Setting("TODOSCALE_SECRET_KEY", "SECRET_KEY", str, "generated into `instance/secret_key`",
+            "Signs sessions. Required in production."),
+    Setting("TODOSCALE_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", str,
+            "`sqlite:///instance/todoscale.db`",
+            "SQLAlchemy URL; `postgresql+psycopg://user@host/db` for PostgreSQL."),
+    Setting("TODOSCALE_INSTANCE_PATH", "INSTANCE_PATH", str, "`./instance`",
+            "Folder for the SQLite file, the generated secret key and other local state."),
+    Setting("TODOSCALE_DB_POOL_SIZE", "DB_POOL_SIZE", int, "5",
+            "Connections kept open per process (PostgreSQL)."),
+    Setting("TODOSCALE_DB_MAX_OVERFLOW", "DB_MAX_OVERFLOW", int, "10",
+            "Extra connections a process may open under load (PostgreSQL)."),
+    Setting("TODOSCALE_DB_POOL_TIMEOUT", "DB_POOL_TIMEOUT", int, "10",
+            "Seconds to wait for a pooled connection before failing."),
+    Setting("TODOSCALE_DB_STATEMENT_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT_MS", int, "5000",
+            "PostgreSQL statement timeout in milliseconds (0 turns it off)."),
+    Setting("TODOSCALE_TOKEN_TTL", "TOKEN_TTL_SECONDS", int, "86400",
+            "Lifetime of an API token in seconds."),
+    Setting("TODOSCALE_MAX_JSON_BYTES", "MAX_JSON_BYTES", int, "1048576",
+            "Largest JSON request body accepted (413 above)."),
+    Setting("TODOSCALE_MAX_UPLOAD_BYTES", "MAX_CONTENT_LENGTH", int, "10485760",
+            "Largest request body of any kind (file uploads)."),
+    Setting("TODOSCALE_TRUSTED_PROXIES", "TRUSTED_PROXIES", int, "0",
+            "Number of reverse proxies in front of the app whose `X-Forwarded-*` are trusted."),
+    Setting("TODOSCALE_LOG_LEVEL", "LOG_LEVEL", str, "INFO", "Log level of the app's loggers."),
+    Setting("TODOSCALE_REQUEST_LOG", "REQUEST_LOG", _bool, "1",
+            "Write one JSON line per request."),
+    Setting("TODOSCALE_ARGON2_TIME_COST", "ARGON2_TIME_COST", int, "3",
+            "argon2id iterations; raise it and old hashes are upgraded at the next login."),
+    Setting("TODOSCALE_ARGON2_MEMORY_KIB", "ARGON2_MEMORY_KIB", int, "65536",
+            "argon2id memory per hash in KiB."),
+    Setting("TODOSCALE_BIND", "BIND", str, "`127.0.0.1:${PORT:-8000}`",
+            "Address `todoscale serve` listens on."),
+    Setting("TODOSCALE_WORKERS", "WORKERS", int, "`2 * cores + 1`",
+            "gunicorn worker processes for `todoscale serve`."),
+)
+
+
+class Config:
+    """Defaults shared by every environment (the embedded set-up)."""
+
+    ENV_NAME = "development"
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite in the instance folder
+    INSTANCE_PATH: str | None = None
+    DB_POOL_SIZE = 5
+    DB_MAX_OVERFLOW = 10
+    DB_POOL_TIMEOUT = 10
+    DB_STATEMENT_TIMEOUT_MS = 5000
+    TOKEN_TTL_SECONDS = 24 * 3600
+    MAX_JSON_BYTES = 1024 * 1024
+    MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+    TRUSTED_PROXIES = 0
+    LOG_LEVEL = "INFO"
+    REQUEST_LOG = True
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_KIB = 64 * 1024
+    BIND: str | None = None
+    WORKERS: int | None = None
+    HSTS = False
+    JSON_SORT_KEYS = False
+
+
+class DevelopmentConfig(Config):
+    """The embedded default: SQLite, generated secret key, nothing else to set up."""
+
+
+class TestingConfig(Config):
+    """For the test suite: cheap password hashing, no request log noise."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"
+    REQUEST_LOG = False
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_KIB = 64
+
+
+class ProductionConfig(Config):
+    """Production: a secret key must be given; HSTS on."""
+
+    ENV_NAME = "production"
+    HSTS = True
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or malformed; the message says how to fix it."""
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, env_name: str | None = None
+) -> dict[str, Any]:
+    """Return the settings of the chosen environment overlaid with `TODOSCALE_*` variables."""
+    environ = os.environ if environ is None else environ
+    name = env_name or environ.get("TODOSCALE_ENV", "development")
+    if name not in CONFIGS:
+        raise ConfigurationError(
+            f"TODOSCALE_ENV={name!r} is not an environment; use one of {', '.join(CONFIGS)}."
+        )
+    cls = CONFIGS[name]
+    values = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None or setting.env == "TODOSCALE_ENV":
+            continue
+        try:
+            values[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{setting.env} is malformed: {exc}") from exc
+    values["ENV_NAME"] = name
+    return values
+
+
+def ensure_secret_key(values: dict[str, Any], instance_path: str) -> str:
+    """Return the configured secret key; outside production, create one in the instance folder."""
+    if values.get("SECRET_KEY"):
+        return str(values["SECRET_KEY"])
+    if values["ENV_NAME"] == "production":
+        raise ConfigurationError(
+            "TODOSCALE_SECRET_KEY is not set. Export a long random value, e.g. "
+            "TODOSCALE_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))'), "
+            "or run with TODOSCALE_ENV=development."
+        )
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path, encoding="ascii") as existing:
+            return existing.read().strip()
+    except FileNotFoundError:
+        pass
+    key = os.urandom(32).hex()
+    # O_EXCL: when several workers start at once, exactly one writes the key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(path, encoding="ascii") as existing:
+            return existing.read().strip()
+    with os.fdopen(fd, "w", encoding="ascii") as new:
+        new.write(key)
+    return key

@@ -1,0 +1,18 @@
+"""The data model: columns, relationships, constraints."""
+
+from todoscale.models.base import new_id, utcnow
+from todoscale.models.lists import MEMBER, OWNER, Membership, TodoList
+from todoscale.models.todos import Todo
+from todoscale.models.users import ApiToken, User
+
+__all__ = [
+    "MEMBER",
+    "OWNER",
+    "ApiToken",
+    "Membership",
+    "Todo",
+    "TodoList",
+    "User",
+    "new_id",
+    "utcnow",
+]

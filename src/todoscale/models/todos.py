@@ -1,0 +1,43 @@
+"""Todos."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from todoscale.extensions import db
+from todoscale.models.base import UTCDateTime, new_id, utcnow
+
+
+class Todo(db.Model):  # type: ignore[name-defined]
+    """One thing to do, in one list.
+
+    `version` is SQLAlchemy's version counter: every UPDATE is conditional on it, so two
+    writers that read the same version cannot both win (no lost updates).
+    """
+
+    __tablename__ = "todos"
+    __table_args__ = (
+        # The reference query: a list's newest todos, keyset-paged by (created_at, id).
+        Index("ix_todos_list_created", "list_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    list_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("lists.id", ondelete="CASCADE"), nullable=False
+    )
+    creator_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+    notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    completed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,1 @@
+"""Operations: request ids, logs, security headers, health checks."""

@@ -1,0 +1,60 @@
+"""Per-request plumbing: proxy handling, request ids, security headers, the request log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+logger = logging.getLogger("todoscale.request")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+CSP = ("default-src 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; "
+       "form-action 'self'; img-src 'self' data:; connect-src 'self' ws: wss:")
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+_HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _begin() -> None:
+    g.started = time.perf_counter()
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _finish(response: Response) -> Response:
+    headers = response.headers
+    headers["X-Request-ID"] = g.request_id
+    for name, value in _SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+    if current_app.config["HSTS"]:
+        headers.setdefault("Strict-Transport-Security", _HSTS)
+    if current_app.config["REQUEST_LOG"]:
+        user = g.get("user")
+        logger.info("request", extra={
+            "method": request.method, "path": request.path, "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.started) * 1000, 3),
+            "user_id": user.id if user is not None else None,
+            "remote_addr": request.remote_addr,
+        })
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Trust exactly the configured number of proxies, then hook every request."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+    app.before_request(_begin)
+    app.after_request(_finish)

@@ -1,0 +1,25 @@
+"""A Flask JSON provider on orjson: several times faster than the standard library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Response
+from flask.json.provider import JSONProvider
+
+
+class OrjsonProvider(JSONProvider):
+    """Serialize responses with orjson (UTF-8, no NaN, datetimes as RFC 3339)."""
+
+    mimetype = "application/json"
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj, default=str).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        return Response(orjson.dumps(obj, default=str), mimetype=self.mimetype)

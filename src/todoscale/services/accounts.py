@@ -1,0 +1,138 @@
+"""Accounts: registration, passwords, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from todoscale.exceptions import AuthenticationError, ConflictError
+from todoscale.extensions import db
+from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
+from todoscale.services.rules import check_registration
+from todoscale.signals import tokens_revoked, user_registered
+
+DEFAULT_LIST_NAME = "Inbox"
+
+
+@lru_cache(maxsize=4)
+def _hasher_for(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+
+
+def _hasher() -> PasswordHasher:
+    config = current_app.config
+    return _hasher_for(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
+
+
+def hash_password(password: str) -> str:
+    """Return the argon2id hash of `password` with the configured parameters."""
+    return _hasher().hash(password)
+
+
+def register_user(username: str, email: str, password: str, *, is_admin: bool = False) -> User:
+    """Create a user with its default `Inbox` list; 409 when the username or email is taken."""
+    username, email = check_registration(username, email, password)
+    _check_available(username, email)
+    user = User(username=username, email=email, password_hash=hash_password(password),
+                is_admin=is_admin)
+    inbox = TodoList(owner=user, name=DEFAULT_LIST_NAME, is_default=True)
+    db.session.add_all([user, inbox, Membership(todo_list=inbox, user=user, role=OWNER)])
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        db.session.rollback()
+        raise ConflictError("That username or email is already registered.") from exc
+    user_registered.send(register_user, user=user)
+    return user
+
+
+def _check_available(username: str, email: str) -> None:
+    taken = db.session.execute(
+        select(func.lower(User.username) == username.lower(), User.email == email).where(
+            (func.lower(User.username) == username.lower()) | (User.email == email)
+        )
+    ).first()
+    if taken is not None:
+        field = "username" if taken[0] else "email"
+        raise ConflictError(f"That {field} is already registered.")
+
+
+def find_user(username: str) -> User | None:
+    """Return the user with this username (case-insensitive), if any."""
+    return db.session.scalars(
+        select(User).where(func.lower(User.username) == username.lower())
+    ).first()
+
+
+# A real hash to verify against when the user does not exist, so timing reveals nothing.
+_DUMMY_PASSWORD = "not-a-real-password-" + secrets.token_hex(8)
+
+
+def authenticate(username: str, password: str) -> User:
+    """Return the user whose password this is, upgrading its hash if parameters changed."""
+    user = find_user(username) if len(username) <= 32 else None
+    hasher = _hasher()
+    try:
+        hasher.verify(user.password_hash if user else hasher.hash(_DUMMY_PASSWORD), password)
+    except (VerificationError, InvalidHashError):
+        user = None
+    if user is None:
+        raise AuthenticationError("Wrong username or password.")
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        db.session.commit()
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def issue_token(user: User) -> tuple[str, datetime]:
+    """Create an API token for `user`; return it (shown once, stored only hashed) and its expiry."""
+    token = secrets.token_urlsafe(32)
+    expires_at = utcnow() + timedelta(seconds=current_app.config["TOKEN_TTL_SECONDS"])
+    db.session.add(ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=expires_at))
+    db.session.commit()
+    return token, expires_at
+
+
+_USER_FOR_TOKEN = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.expires_at > bindparam("now"))
+)
+
+
+def user_for_token(token: str) -> User | None:
+    """Return the user a live token belongs to, or None (unknown, expired or revoked)."""
+    if not token or len(token) > 256:
+        return None
+    return db.session.scalars(
+        _USER_FOR_TOKEN, {"digest": _digest(token), "now": utcnow()}
+    ).first()
+
+
+def revoke_token(token: str) -> None:
+    """Delete the token: it stops working everywhere at once."""
+    row = db.session.execute(
+        delete(ApiToken).where(ApiToken.token_hash == _digest(token)).returning(ApiToken.user_id)
+    ).first()
+    db.session.commit()
+    if row is not None:
+        tokens_revoked.send(revoke_token, user_id=row[0])
+
+
+def purge_expired_tokens() -> int:
+    """Delete expired tokens; return how many."""
+    result = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= utcnow()))
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,172 @@
+"""Todos: reading pages of them, creating, editing and deleting them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select, union_all
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.exc import StaleDataError
+
+from todoscale.exceptions import NotFoundError, PreconditionFailedError
+from todoscale.extensions import db
+from todoscale.models import Membership, Todo, User, utcnow
+from todoscale.services.lists import default_list_id, visible_list, visible_list_ids
+from todoscale.services.pagination import decode_cursor, encode_cursor
+from todoscale.services.rules import check_due_at, check_notes, check_title
+from todoscale.signals import todo_created, todo_deleted, todo_updated
+
+EDITABLE = frozenset({"title", "notes", "completed", "due_at", "list_id"})
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of todos, newest first, and the cursor of the next page (None at the end)."""
+
+    items: list[Todo]
+    next_cursor: str | None
+
+
+def etag_of(todo: Todo) -> str:
+    """The strong entity tag of a todo's current version."""
+    return f'"{todo.id}.{todo.version}"'
+
+
+def _page_of(list_id: str, completed: bool | None, after: tuple[datetime, str] | None,
+             limit: int) -> Select[tuple[Todo]]:
+    query = select(Todo).where(Todo.list_id == list_id)
+    if completed is not None:
+        query = query.where(Todo.completed == completed)
+    if after is not None:
+        created_at, item_id = after
+        query = query.where(or_(Todo.created_at < created_at,
+                                and_(Todo.created_at == created_at, Todo.id < item_id)))
+    return query.order_by(Todo.created_at.desc(), Todo.id.desc()).limit(limit)
+
+
+def list_todos(actor: User, *, list_id: str | None = None, completed: bool | None = None,
+               limit: int = 10, cursor: str | None = None) -> Page:
+    """A page of the todos `actor` can see (in one list, or all), newest first.
+
+    Keyset paging on (created_at, id): a todo inserted while a client pages sorts before
+    the cursor, so the pages never repeat or skip what existed when paging began.
+    """
+    after = decode_cursor(cursor) if cursor else None
+    list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
+    if not list_ids:
+        return Page([], None)
+    # One index range scan per list (list_id, created_at, id), merged: the cost is
+    # lists x page size, not the number of todos the user can see.
+    if len(list_ids) == 1:
+        query = _page_of(list_ids[0], completed, after, limit + 1)
+    else:
+        merged = union_all(*(
+            _page_of(each, completed, after, limit + 1).subquery().select()
+            for each in list_ids
+        )).subquery()
+        row = aliased(Todo, merged)
+        query = select(row).order_by(row.created_at.desc(), row.id.desc()).limit(limit + 1)
+    items = list(db.session.scalars(query))
+    if len(items) <= limit:
+        return Page(items, None)
+    last = items[limit - 1]
+    return Page(items[:limit], encode_cursor(last.created_at, last.id))
+
+
+def visible_todo(actor: User, todo_id: str) -> Todo:
+    """Return the todo if it is in a list `actor` can see; NotFoundError otherwise."""
+    todo = db.session.scalars(
+        select(Todo)
+        .join(Membership, Membership.list_id == Todo.list_id)
+        .where(Todo.id == todo_id, Membership.user_id == actor.id)
+    ).first()
+    if todo is None:
+        raise NotFoundError("No such todo.")
+    return todo
+
+
+def create_todo(actor: User, *, title: str, list_id: str | None = None, notes: str = "",
+                due_at: datetime | None = None) -> Todo:
+    """Add a todo to a list `actor` can see (their default list when none is named)."""
+    target = visible_list(actor, list_id).id if list_id else default_list_id(actor)
+    now = utcnow()
+    todo = Todo(list_id=target, creator_id=actor.id, title=check_title(title),
+                notes=check_notes(notes), due_at=check_due_at(due_at),
+                created_at=now, updated_at=now)
+    db.session.add(todo)
+    db.session.commit()
+    todo_created.send(create_todo, todo=todo)
+    return todo
+
+
+def _matches(if_match: str, todo: Todo) -> bool:
+    current = etag_of(todo)
+    tags = [tag.strip() for tag in if_match.split(",")]
+    return any(tag in ("*", current) or tag.removeprefix("W/") == current for tag in tags)
+
+
+def _apply(actor: User, todo: Todo, changes: dict[str, Any]) -> bool:
+    changed = False
+    for field, value in changes.items():
+        if field == "title":
+            value = check_title(value)
+        elif field == "notes":
+            value = check_notes(value)
+        elif field == "due_at":
+            value = check_due_at(value)
+        elif field == "list_id" and value != todo.list_id:
+            value = visible_list(actor, value).id
+        elif field == "completed" and value != todo.completed:
+            todo.completed_at = utcnow() if value else None
+        if getattr(todo, field) != value:
+            setattr(todo, field, value)
+            changed = True
+    return changed
+
+
+def edit_todo(actor: User, todo_id: str, changes: dict[str, Any], *,
+              if_match: str | None = None) -> Todo:
+    """Change some fields of a todo; with `if_match`, only if it is still that version.
+
+    The UPDATE itself is conditional on the version read (SQLAlchemy's version counter),
+    so a concurrent writer that got in first makes this one fail with 412, never vanish.
+    """
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    todo = visible_todo(actor, todo_id)
+    if if_match is not None and not _matches(if_match, todo):
+        raise PreconditionFailedError("The todo has changed since you read it; fetch it again.")
+    previous_list_id = todo.list_id
+    if not _apply(actor, todo, changes):
+        db.session.rollback()
+        return todo
+    todo.updated_at = utcnow()
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise PreconditionFailedError(
+            "Someone else changed the todo at the same moment; fetch it again."
+        ) from exc
+    todo_updated.send(edit_todo, todo=todo, previous_list_id=previous_list_id)
+    return todo
+
+
+def complete_todo(actor: User, todo_id: str, *, completed: bool = True) -> Todo:
+    """Mark a todo done (or not done) and announce it."""
+    return edit_todo(actor, todo_id, {"completed": completed})
+
+
+def delete_todo(actor: User, todo_id: str) -> None:
+    """Delete a todo from a list `actor` can see."""
+    todo = visible_todo(actor, todo_id)
+    list_id = todo.list_id
+    db.session.delete(todo)
+    try:
+        db.session.commit()
+    except StaleDataError:  # deleted (or changed) concurrently: the end state is the same
+        db.session.rollback()
+    todo_deleted.send(delete_todo, todo_id=todo_id, list_id=list_id)

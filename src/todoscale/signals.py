@@ -1,0 +1,26 @@
+"""Every signal the services send, always after their commit. A leaf: imports nothing of ours.
+
+Receivers (live updates, background jobs, caches) connect in their own `init_app`; a
+receiver's failure is its own to log and never undoes the committed change.
+"""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# sender: services.accounts.register_user; kwargs: user
+user_registered = _signals.signal("user-registered")
+# sender: services.accounts.revoke_tokens / revoke_token; kwargs: user_id
+tokens_revoked = _signals.signal("tokens-revoked")
+# sender: services.todos (create_todo, import); kwargs: todo
+todo_created = _signals.signal("todo-created")
+# sender: services.todos.edit_todo; kwargs: todo, previous_list_id
+todo_updated = _signals.signal("todo-updated")
+# sender: services.todos.delete_todo; kwargs: todo_id, list_id
+todo_deleted = _signals.signal("todo-deleted")
+# sender: services.lists (create_list, rename_list); kwargs: todo_list
+list_updated = _signals.signal("list-updated")
+# sender: services.lists.delete_list; kwargs: list_id, member_ids
+list_deleted = _signals.signal("list-deleted")
+# sender: services.lists (share_list, remove_member); kwargs: list_id, user_id, added
+membership_changed = _signals.signal("membership-changed")

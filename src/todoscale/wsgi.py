@@ -1,0 +1,5 @@
+"""The WSGI entry point: `gunicorn todoscale.wsgi:app`."""
+
+from todoscale.app import create_app
+
+app = create_app()

@@ -8,7 +8,8 @@ PYTEST_ARGS ?=
 
 export PORT
 
-.PHONY: run test lint typecheck contracts pytest pytest-sqlite pytest-postgres bench clean
+.PHONY: run test lint typecheck contracts pytest pytest-sqlite pytest-postgres bench clean \
+	translations
 
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,15 @@ pytest-sqlite: $(VENV)/.dev-installed
 pytest-postgres: $(VENV)/.dev-installed
 	@echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="
 	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+I18N := src/todoscale/translations
+
+## translations: extract the UI's messages, merge them into the catalogs, compile (commit all)
+translations: $(VENV)/.dev-installed
+	$(BIN)/pybabel extract -F $(I18N)/babel.cfg -k _l -k lazy_gettext -k Message \
+		--no-location --sort-output --project todoscale -o $(I18N)/messages.pot .
+	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) --no-location --width 100
+	$(BIN)/pybabel compile -d $(I18N) --statistics
 
 ## bench: the scaling ladder on the reference workload (needs wrk)
 bench: $(VENV)/.dev-installed

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from pydantic import BaseModel
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -61,11 +62,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The app under test, its schema built by the real migrations."""
-    app = create_app({
-        "ENV_NAME": "testing",
-        "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
-        "SQLALCHEMY_DATABASE_URI": database_url,
-    })
+    app = create_app(
+        {
+            "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+            "SQLALCHEMY_DATABASE_URI": database_url,
+        }
+    )
     with app.app_context():
         upgrade()
     yield app
@@ -116,10 +119,14 @@ class Account:
         self.client = client
         self.username = username or f"user{next(_numbers)}"
         self.password = "correct horse battery"
-        response = client.post("/api/v1/users", json={
-            "username": self.username, "email": f"{self.username}@example.com",
-            "password": self.password,
-        })
+        response = client.post(
+            "/api/v1/users",
+            json={
+                "username": self.username,
+                "email": f"{self.username}@example.com",
+                "password": self.password,
+            },
+        )
         assert response.status_code == 201, response.get_json()
         self.user: dict[str, Any] = response.get_json()
         self.token = self.new_token()
@@ -142,16 +149,19 @@ class Account:
         return self.client.get(url, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
 
     def post(self, url: str, **kwargs: Any) -> Any:
-        return self.client.post(url, headers={**self.headers, **kwargs.pop("headers", {})},
-                                **kwargs)
+        return self.client.post(
+            url, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs
+        )
 
     def patch(self, url: str, **kwargs: Any) -> Any:
-        return self.client.patch(url, headers={**self.headers, **kwargs.pop("headers", {})},
-                                 **kwargs)
+        return self.client.patch(
+            url, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs
+        )
 
     def delete(self, url: str, **kwargs: Any) -> Any:
-        return self.client.delete(url, headers={**self.headers, **kwargs.pop("headers", {})},
-                                  **kwargs)
+        return self.client.delete(
+            url, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs
+        )
 
     def add_todo(self, title: str = "Buy milk", **fields: Any) -> dict[str, Any]:
         """Create a todo through the API and return its JSON."""
@@ -180,3 +190,36 @@ def make_account(client: FlaskClient) -> Any:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def assert_shape(model: type[BaseModel], data: dict[str, Any]) -> None:
+    """Check `data` has exactly `model`'s fields, each valid, every `..._at` in UTC with a Z."""
+    model.model_validate(data)
+    assert set(data) == set(model.model_fields), data
+    for key, value in data.items():
+        if key.endswith("_at") and value is not None:
+            assert value.endswith("Z"), (key, value)
+
+
+class Recorder:
+    """A signal receiver that remembers each call: its sender and keyword arguments."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, dict[str, object]]] = []
+
+    def __call__(self, sender: object, **kwargs: object) -> None:
+        self.calls.append((sender, kwargs))
+
+
+@pytest.fixture
+def row_counts(app: Flask) -> Callable[[], dict[str, int]]:
+    """A function returning how many rows each table holds right now."""
+
+    def counts() -> dict[str, int]:
+        with app.app_context():
+            return {
+                table.name: db.session.scalar(select(func.count()).select_from(table)) or 0
+                for table in db.metadata.sorted_tables
+            }
+
+    return counts

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from todoscale import api, errors
+from todoscale import api, auth, errors, web
 from todoscale.config import ensure_secret_key, load_config
 from todoscale.extensions import db, migrate
 from todoscale.models import engine
@@ -37,8 +37,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     engine.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     http.init_app(app)
+    auth.init_app(app)
     errors.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(web.bp)
     return app

@@ -72,3 +72,7 @@ def _describe(exc: TodoscaleError) -> str:
 def main() -> None:
     """Entry point of the `todoscale` console script."""
     cli.main(prog_name="todoscale")
+
+
+if __name__ == "__main__":
+    main()

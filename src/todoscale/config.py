@@ -65,10 +65,20 @@ SETTINGS: tuple[Setting, ...] = (
             "argon2id iterations; raise it and old hashes are upgraded at the next login."),
     Setting("TODOSCALE_ARGON2_MEMORY_KIB", "ARGON2_MEMORY_KIB", int, "65536",
             "argon2id memory per hash in KiB."),
+    Setting("TODOSCALE_SESSION_IDLE_MINUTES", "SESSION_IDLE_MINUTES", int, "120",
+            "A browser session unused this many minutes ends (the user logs in again)."),
+    Setting("TODOSCALE_SESSION_MAX_DAYS", "SESSION_MAX_DAYS", int, "14",
+            "A browser session ends this many days after login, however active."),
+    Setting("TODOSCALE_SESSION_COOKIE_SECURE", "SESSION_COOKIE_SECURE", _bool,
+            "1 in production, else 0", "Send the session cookie over HTTPS only."),
     Setting("TODOSCALE_BIND", "BIND", str, "`127.0.0.1:${PORT:-8000}`",
             "Address `todoscale serve` listens on."),
     Setting("TODOSCALE_WORKERS", "WORKERS", int, "`2 * cores + 1`",
             "gunicorn worker processes for `todoscale serve`."),
+    Setting("TODOSCALE_WORKER_CLASS", "WORKER_CLASS", str, "sync",
+            "gunicorn worker class for `todoscale serve`: `sync`, `gthread` or `gevent`."),
+    Setting("TODOSCALE_THREADS", "THREADS", int, "1",
+            "Threads per worker with the `gthread` worker class."),
 )
 
 
@@ -93,8 +103,22 @@ class Config:
     ARGON2_MEMORY_KIB = 64 * 1024
     BIND: str | None = None
     WORKERS: int | None = None
+    WORKER_CLASS = "sync"
+    THREADS = 1
     HSTS = False
     JSON_SORT_KEYS = False
+    SESSION_IDLE_MINUTES = 120
+    SESSION_MAX_DAYS = 14
+    SESSION_COOKIE_NAME = "todoscale_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    # The web and auth blueprints check CSRF on their own routes; the API uses bearer tokens.
+    WTF_CSRF_CHECK_DEFAULT = False
+    # A form token lives as long as the server-side session it belongs to.
+    WTF_CSRF_TIME_LIMIT = None
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
 
 
 class DevelopmentConfig(Config):
@@ -117,6 +141,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     HSTS = True
+    SESSION_COOKIE_SECURE = True
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -1,4 +1,5 @@
-"""The one place where exceptions become responses: RFC 9457 problem+json."""
+"""The one place where exceptions become responses: RFC 9457 problem+json for the API,
+a translated HTML page for the browser pages."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from todoscale.exceptions import AuthenticationError, TodoscaleError, ValidationError
 
 logger = logging.getLogger(__name__)
+
+# Paths answered with problem+json; everything else is a page a person reads.
+API_PREFIX = "/api/"
 
 
 def problem(status: int, detail: str, *, errors: dict[str, list[str]] | None = None,
@@ -28,12 +32,24 @@ def problem(status: int, detail: str, *, errors: dict[str, list[str]] | None = N
     )
 
 
+def _respond(status: int, detail: str, *, errors: dict[str, list[str]] | None = None,
+             headers: dict[str, str] | None = None) -> Response:
+    """problem+json under `/api/`, else the error page (the detail is for machines: the
+    page says in the reader's language what the status means)."""
+    if request.path.startswith(API_PREFIX):
+        return problem(status, detail, errors=errors, headers=headers)
+    return current_app.response_class(
+        render_template("errors/error.html", status=status), status=status, headers=headers,
+        mimetype="text/html",
+    )
+
+
 def _domain_error(exc: TodoscaleError) -> Response:
     headers = {}
     if isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = f'{exc.scheme} realm="todoscale"'
     errors = exc.errors if isinstance(exc, ValidationError) else None
-    return problem(exc.status, exc.detail, errors=errors, headers=headers)
+    return _respond(exc.status, exc.detail, errors=errors, headers=headers)
 
 
 def _http_error(exc: HTTPException) -> Response:
@@ -45,14 +61,14 @@ def _http_error(exc: HTTPException) -> Response:
         detail = f"The body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes."
     elif isinstance(exc, MethodNotAllowed):
         detail = "This method is not allowed here; 'Allow' lists the ones that are."
-    return problem(status, detail, headers=headers)
+    return _respond(status, detail, headers=headers)
 
 
 def _unexpected(exc: Exception) -> Response:
     # Process boundary: anything unhandled is logged with its traceback and answered
     # as a 500 problem, never as an HTML stack trace.
     logger.exception("unhandled error")
-    return problem(500, "Something went wrong on our side; it has been logged.")
+    return _respond(500, "Something went wrong on our side; it has been logged.")
 
 
 def init_app(app: Flask) -> None:

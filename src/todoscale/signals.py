@@ -12,6 +12,8 @@ _signals = Namespace()
 user_registered = _signals.signal("user-registered")
 # sender: services.accounts.revoke_tokens / revoke_token; kwargs: user_id
 tokens_revoked = _signals.signal("tokens-revoked")
+# sender: services.sessions.end_user_sessions, services.profile.change_password; kwargs: user_id
+sessions_ended = _signals.signal("sessions-ended")
 # sender: services.todos (create_todo, import); kwargs: todo
 todo_created = _signals.signal("todo-created")
 # sender: services.todos.edit_todo; kwargs: todo, previous_list_id

@@ -63,7 +63,9 @@ def int_arg(name: str, *, default: int, minimum: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    # isdigit() alone admits '²' (which int() refuses, a 500) and 4,300+ digits (likewise).
+    well_formed = raw.isascii() and raw.isdigit() and len(raw) <= 18
+    if not well_formed or not minimum <= int(raw) <= maximum:
         raise BadRequestError(f"'{name}' must be a whole number from {minimum} to {maximum}.")
     return int(raw)
 

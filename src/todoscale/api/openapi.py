@@ -83,6 +83,9 @@ def _paths() -> dict[str, Any]:
         "/users": {"post": _op("Register", ok="201", out=s.UserRead, body=s.UserCreate,
                                fails="400 409 413 422", auth=False)},
         "/users/me": {"get": _op("The caller's account", ok="200", out=s.UserRead, fails="401")},
+        "/users/{user_id}": {"get": _op("A user: only the caller's own account", ok="200",
+                                        out=s.UserRead, fails="401 404",
+                                        params=[_path_param("user_id")])},
         "/tokens": {
             "post": {**_op("Issue a token (HTTP Basic)", ok="201", out=s.TokenRead, fails="401"),
                      "security": [{"basic": []}]},

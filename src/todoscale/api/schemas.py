@@ -8,11 +8,21 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from flask import g, request
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from sqlalchemy import Row
 
 from todoscale.models import Todo, User
 from todoscale.services import rules
 from todoscale.services.lists import ListInfo
+from todoscale.services.todos import READ_COLUMNS
 
 
 def _require_string(value: Any) -> Any:
@@ -23,12 +33,25 @@ def _require_string(value: Any) -> Any:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_string)]
 StrictText = Annotated[str, Field(strict=True)]
+# Titles and names are limited after trimming (API.md), so trim before counting.
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                         max_length=rules.TITLE_MAX)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                        max_length=rules.NAME_MAX)]
 
 
 class Schema(BaseModel):
     """Base of every request schema: unknown fields are refused, strings are strings."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # NUL is never meaningful in our text, and PostgreSQL refuses it in queries (a 500).
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class UserCreate(Schema):
@@ -42,7 +65,7 @@ class UserCreate(Schema):
 class ListCreate(Schema):
     """A new list."""
 
-    name: Annotated[str, Field(min_length=1, max_length=rules.NAME_MAX)]
+    name: Name
 
 
 class ListUpdate(ListCreate):
@@ -58,7 +81,7 @@ class MemberCreate(Schema):
 class TodoCreate(Schema):
     """A new todo; without `list_id` it goes to the default list."""
 
-    title: Annotated[str, Field(min_length=1, max_length=rules.TITLE_MAX)]
+    title: Title
     list_id: str | None = None
     notes: Annotated[str, Field(max_length=rules.NOTES_MAX)] = ""
     due_at: Annotated[Timestamp | None, Field(strict=False)] = None
@@ -67,7 +90,7 @@ class TodoCreate(Schema):
 class TodoUpdate(Schema):
     """Some fields of a todo; fields left out stay as they are."""
 
-    title: Annotated[str, Field(min_length=1, max_length=rules.TITLE_MAX)] = ""
+    title: Title = ""
     notes: Annotated[str, Field(max_length=rules.NOTES_MAX)] = ""
     completed: bool = False
     due_at: Annotated[Timestamp | None, Field(strict=False)] = None
@@ -150,25 +173,19 @@ class Health(BaseModel):
     checks: dict[str, str] | None = None
 
 
-def timestamp(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC with a `Z`, or None."""
-    if value is None:
-        return None
-    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def base_url() -> str:
     """This request's scheme, host and API prefix, computed once per request."""
     base: str | None = g.get("api_base")
     if base is None:
-        base = g.api_base = request.host_url + "api/v1"
+        base = g.api_base = f"{request.scheme}://{request.host}{request.script_root}/api/v1"
     return base
 
 
+# Timestamps stay datetimes here: the JSON provider (orjson) writes them as RFC 3339 with `Z`.
 def user_json(user: User) -> dict[str, Any]:
     """The `UserRead` shape of a user."""
     return {"id": user.id, "username": user.username, "email": user.email,
-            "created_at": timestamp(user.created_at), "url": f"{base_url()}/users/{user.id}"}
+            "created_at": user.created_at, "url": f"{base_url()}/users/{user.id}"}
 
 
 def list_json(info: ListInfo) -> dict[str, Any]:
@@ -176,14 +193,15 @@ def list_json(info: ListInfo) -> dict[str, Any]:
     todo_list = info.todo_list
     return {"id": todo_list.id, "name": todo_list.name, "owner": todo_list.owner.username,
             "members": info.members, "is_default": todo_list.is_default,
-            "todo_count": info.todo_count, "created_at": timestamp(todo_list.created_at),
+            "todo_count": info.todo_count, "created_at": todo_list.created_at,
             "url": f"{base_url()}/lists/{todo_list.id}"}
 
 
-def todo_json(todo: Todo) -> dict[str, Any]:
-    """The `TodoRead` shape of a todo."""
-    return {"id": todo.id, "list_id": todo.list_id, "title": todo.title, "notes": todo.notes,
-            "completed": todo.completed, "completed_at": timestamp(todo.completed_at),
-            "due_at": timestamp(todo.due_at), "created_at": timestamp(todo.created_at),
-            "updated_at": timestamp(todo.updated_at), "version": todo.version,
-            "url": f"{base_url()}/todos/{todo.id}"}
+def todo_json(todo: Todo | Row[Any], base: str | None = None) -> dict[str, Any]:
+    """The `TodoRead` shape of a todo (pass `base` when serializing many)."""
+    if isinstance(todo, Row):  # a page row holds exactly READ_COLUMNS, in that order
+        data = dict(zip(READ_COLUMNS, todo, strict=True))
+    else:
+        data = {field: getattr(todo, field) for field in READ_COLUMNS}
+    data["url"] = f"{base or base_url()}/todos/{todo.id}"
+    return data

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request, url_for
+from urllib.parse import urlencode
+
+from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
 from todoscale.api.auth import current_user, token_required
 from todoscale.api.body import bool_arg, int_arg, parse
-from todoscale.api.schemas import TodoCreate, TodoUpdate, todo_json
+from todoscale.api.schemas import TodoCreate, TodoUpdate, base_url, todo_json
 from todoscale.services import todos
 
 bp = Blueprint("todos", __name__, url_prefix="/todos")
@@ -24,11 +26,13 @@ def index() -> ResponseReturnValue:
         limit=int_arg("limit", default=10, minimum=1, maximum=100),
         cursor=request.args.get("cursor") or None,
     )
-    body = {"items": [todo_json(todo) for todo in page.items], "next_cursor": page.next_cursor}
+    base = base_url()
+    body = {"items": [todo_json(todo, base) for todo in page.items],
+            "next_cursor": page.next_cursor}
     if page.next_cursor is None:
         return body
-    args = {**request.args.to_dict(), "cursor": page.next_cursor}
-    return body, {"Link": f'<{url_for(".index", _external=True, **args)}>; rel="next"'}
+    query = urlencode({**request.args.to_dict(), "cursor": page.next_cursor})
+    return body, {"Link": f'<{base}/todos?{query}>; rel="next"'}
 
 
 @bp.post("")

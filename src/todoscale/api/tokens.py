@@ -6,7 +6,6 @@ from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
 from todoscale.api.auth import bearer_token, token_required
-from todoscale.api.schemas import timestamp
 from todoscale.exceptions import AuthenticationError
 from todoscale.services.accounts import authenticate, issue_token, revoke_token
 
@@ -25,7 +24,7 @@ def create() -> ResponseReturnValue:
     except AuthenticationError as exc:
         raise AuthenticationError(exc.detail, scheme="Basic") from exc
     token, expires_at = issue_token(user)
-    return {"token": token, "expires_at": timestamp(expires_at)}, 201
+    return {"token": token, "expires_at": expires_at}, 201
 
 
 @bp.delete("")

@@ -2,6 +2,7 @@
 
 from todoscale.models.base import new_id, utcnow
 from todoscale.models.lists import MEMBER, OWNER, Membership, TodoList
+from todoscale.models.sessions import WebSession
 from todoscale.models.todos import Todo
 from todoscale.models.users import ApiToken, User
 
@@ -13,6 +14,7 @@ __all__ = [
     "Todo",
     "TodoList",
     "User",
+    "WebSession",
     "new_id",
     "utcnow",
 ]

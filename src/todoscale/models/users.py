@@ -25,6 +25,8 @@ class User(db.Model):  # type: ignore[name-defined]
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     is_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # The language the user chose for the web UI (`en`, `zh_Hans`); None: follow the browser.
+    locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ApiToken(db.Model):  # type: ignore[name-defined]

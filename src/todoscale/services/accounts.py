@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
@@ -67,6 +68,8 @@ def _check_available(username: str, email: str) -> None:
 
 def find_user(username: str) -> User | None:
     """Return the user with this username (case-insensitive), if any."""
+    if "\x00" in username:  # no name has one, and PostgreSQL refuses NUL in a query (a 500)
+        return None
     return db.session.scalars(
         select(User).where(func.lower(User.username) == username.lower())
     ).first()
@@ -105,20 +108,30 @@ def issue_token(user: User) -> tuple[str, datetime]:
     return token, expires_at
 
 
+_USERS, _TOKENS = User.__table__, ApiToken.__table__
+# Built once: the hot path of every API request. Core, not ORM loading, keeps it cheap.
 _USER_FOR_TOKEN = (
-    select(User)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.expires_at > bindparam("now"))
+    select(_USERS)
+    .join(_TOKENS, _TOKENS.c.user_id == _USERS.c.id)
+    .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.expires_at > bindparam("now"))
 )
 
 
 def user_for_token(token: str) -> User | None:
-    """Return the user a live token belongs to, or None (unknown, expired or revoked)."""
+    """Return the user a live token belongs to, or None (unknown, expired or revoked).
+
+    The user comes back detached: read-only for the request, never inserted again.
+    """
     if not token or len(token) > 256:
         return None
-    return db.session.scalars(
+    row = db.session.connection().execute(
         _USER_FOR_TOKEN, {"digest": _digest(token), "now": utcnow()}
     ).first()
+    if row is None:
+        return None
+    user = User(**row._mapping)
+    make_transient_to_detached(user)
+    return user
 
 
 def revoke_token(token: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from todoscale.exceptions import AccessDeniedError, ConflictError, NotFoundError
@@ -26,6 +26,8 @@ class ListInfo:
 
 def visible_list(actor: User, list_id: str) -> TodoList:
     """Return the list if `actor` is its owner or a member; NotFoundError otherwise."""
+    if "\x00" in list_id:  # no id has one, and PostgreSQL refuses NUL in a query (a 500)
+        raise NotFoundError("No such list.")
     todo_list = db.session.scalars(
         select(TodoList)
         .join(Membership, Membership.list_id == TodoList.id)
@@ -43,11 +45,13 @@ def _owned_list(actor: User, list_id: str) -> TodoList:
     return todo_list
 
 
+_VISIBLE_LIST_IDS = select(Membership.list_id).where(Membership.user_id == bindparam("user_id"))
+
+
 def visible_list_ids(actor: User) -> list[str]:
     """Ids of every list `actor` can see."""
-    return list(db.session.scalars(
-        select(Membership.list_id).where(Membership.user_id == actor.id)
-    ))
+    rows = db.session.connection().execute(_VISIBLE_LIST_IDS, {"user_id": actor.id})
+    return [list_id for (list_id,) in rows]
 
 
 def default_list_id(actor: User) -> str:

@@ -31,4 +31,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadRequestError(_BAD_CURSOR) from exc
     if when.tzinfo is None or not isinstance(item_id, str) or len(item_id) > 64:
         raise BadRequestError(_BAD_CURSOR)
+    if "\x00" in item_id:  # never in an id we issue, and PostgreSQL refuses it (a 500)
+        raise BadRequestError(_BAD_CURSOR)
     return when, item_id

@@ -15,21 +15,65 @@ TITLE_MAX = 500
 NAME_MAX = 200
 NOTES_MAX = 10_000
 
+# The languages of the web UI; the first is the default.
+LOCALES = ("en", "zh_Hans")
+
 _USERNAME = re.compile(USERNAME_PATTERN)
 _EMAIL = re.compile(EMAIL_PATTERN)
+
+
+class Message(str):
+    """A rule's message in English that keeps its template and values.
+
+    It is a plain string to the API (which answers in English); the web UI looks the
+    template up in its catalogs and fills in the values, so a rule's wording lives here only.
+    """
+
+    template: str
+    values: dict[str, int]
+
+    def __new__(cls, template: str, **values: int) -> Message:
+        message = super().__new__(cls, template % values if values else template)
+        message.template = template
+        message.values = values
+        return message
+
+
+def check_password(password: str, field: str = "password") -> str:
+    """A password: 8-1,024 characters, without NUL."""
+    if len(password) < PASSWORD_MIN:
+        raise ValidationError(
+            {field: [Message("must be at least %(minimum)d characters", minimum=PASSWORD_MIN)]}
+        )
+    if len(password) > PASSWORD_MAX or "\x00" in password:
+        raise ValidationError({field: [Message(
+            "must be at most %(maximum)d characters, without NUL", maximum=PASSWORD_MAX
+        )]})
+    return password
+
+
+def check_locale(locale: str) -> str:
+    """A language the web UI speaks."""
+    if locale not in LOCALES:
+        raise ValidationError({"locale": [Message("must be one of the offered languages")]})
+    return locale
 
 
 def check_text(field: str, value: str, *, maximum: int, trim: bool, minimum: int = 1) -> str:
     """Return `value` (trimmed if asked) or raise ValidationError naming `field`."""
     if "\x00" in value:
-        raise ValidationError({field: ["must not contain NUL characters"]})
+        raise ValidationError({field: [Message("must not contain NUL characters")]})
     if trim:
         value = value.strip()
     if len(value) < minimum:
-        raise ValidationError({field: ["must not be empty" if minimum == 1 else
-                                       f"must be at least {minimum} characters"]})
+        raise ValidationError({field: [
+            Message("must not be empty") if minimum == 1 else
+            Message("must be at least %(minimum)d characters", minimum=minimum)
+        ]})
     if len(value) > maximum:
-        raise ValidationError({field: [f"must be at most {maximum} characters"]})
+        raise ValidationError(
+            {field: [Message("must be at most %(maximum)d characters", maximum=maximum)]}
+        )
     return value
 
 
@@ -51,7 +95,7 @@ def check_notes(notes: str) -> str:
 def check_due_at(due_at: datetime | None) -> datetime | None:
     """A due date must carry a time zone: a naive time means nothing to a shared list."""
     if due_at is not None and due_at.tzinfo is None:
-        raise ValidationError({"due_at": ["must include a time zone offset, e.g. 'Z'"]})
+        raise ValidationError({"due_at": [Message("must include a time zone offset, e.g. 'Z'")]})
     return due_at
 
 
@@ -59,14 +103,16 @@ def check_registration(username: str, email: str, password: str) -> tuple[str, s
     """Return the username and normalised email, or raise with every field at fault."""
     errors: dict[str, list[str]] = {}
     if not _USERNAME.match(username):
-        errors["username"] = ["must be 3-32 characters of letters, digits, '_', '.', '-'"]
+        errors["username"] = [
+            Message("must be 3-32 characters of letters, digits, '_', '.', '-'")
+        ]
     email = email.strip().lower()
     if len(email) > 254 or "\x00" in email or not _EMAIL.match(email):
-        errors["email"] = ["must be an email address"]
-    if len(password) < PASSWORD_MIN:
-        errors["password"] = [f"must be at least {PASSWORD_MIN} characters"]
-    elif len(password) > PASSWORD_MAX or "\x00" in password:
-        errors["password"] = [f"must be at most {PASSWORD_MAX} characters, without NUL"]
+        errors["email"] = [Message("must be an email address")]
+    try:
+        check_password(password)
+    except ValidationError as exc:
+        errors.update(exc.errors)
     if errors:
         raise ValidationError(errors)
     return username, email

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, union_all
-from sqlalchemy.orm import aliased
+from sqlalchemy import Row, Select, and_, bindparam, or_, select, union_all
 from sqlalchemy.orm.exc import StaleDataError
 
-from todoscale.exceptions import NotFoundError, PreconditionFailedError
+from todoscale.exceptions import NotFoundError, PreconditionFailedError, TodoscaleError
 from todoscale.extensions import db
 from todoscale.models import Membership, Todo, User, utcnow
 from todoscale.services.lists import default_list_id, visible_list, visible_list_ids
@@ -23,27 +24,53 @@ EDITABLE = frozenset({"title", "notes", "completed", "due_at", "list_id"})
 
 @dataclass(frozen=True)
 class Page:
-    """One page of todos, newest first, and the cursor of the next page (None at the end)."""
+    """One page of todos, newest first, and the cursor of the next page (None at the end).
 
-    items: list[Todo]
+    Items are read-only rows with the attributes of `Todo` (read by Core: no ORM loading).
+    """
+
+    items: Sequence[Row[Any]]
     next_cursor: str | None
 
 
-def etag_of(todo: Todo) -> str:
+def etag_of(todo: Todo | Row[Any]) -> str:
     """The strong entity tag of a todo's current version."""
     return f'"{todo.id}.{todo.version}"'
 
 
-def _page_of(list_id: str, completed: bool | None, after: tuple[datetime, str] | None,
-             limit: int) -> Select[tuple[Todo]]:
-    query = select(Todo).where(Todo.list_id == list_id)
-    if completed is not None:
-        query = query.where(Todo.completed == completed)
-    if after is not None:
-        created_at, item_id = after
-        query = query.where(or_(Todo.created_at < created_at,
-                                and_(Todo.created_at == created_at, Todo.id < item_id)))
-    return query.order_by(Todo.created_at.desc(), Todo.id.desc()).limit(limit)
+_TODOS = Todo.__table__
+# What a reader sees of a todo, in this order (the creator stays internal).
+READ_COLUMNS = ("id", "list_id", "title", "notes", "completed", "completed_at", "due_at",
+                "created_at", "updated_at", "version")
+
+
+def _page_of(n: int, completed: bool, after: bool, limit: Any) -> Select[Any]:
+    columns = (_TODOS.c[name] for name in READ_COLUMNS)
+    query = select(*columns).where(_TODOS.c.list_id == bindparam(f"list{n}"))
+    if completed:
+        query = query.where(_TODOS.c.completed == bindparam("completed"))
+    if after:
+        created_at: Any = bindparam("after_created")
+        item_id: Any = bindparam("after_id")
+        query = query.where(or_(_TODOS.c.created_at < created_at,
+                                and_(_TODOS.c.created_at == created_at, _TODOS.c.id < item_id)))
+    return query.order_by(_TODOS.c.created_at.desc(), _TODOS.c.id.desc()).limit(limit)
+
+
+@lru_cache(maxsize=256)
+def _page_query(lists: int, completed: bool, after: bool) -> Select[Any]:
+    """The page statement for `lists` lists, built once per shape and reused.
+
+    One index range scan per list (list_id, created_at, id), merged: the cost is
+    lists x page size, not the number of todos the user can see.
+    """
+    limit: Any = bindparam("limit")
+    if lists == 1:
+        return _page_of(0, completed, after, limit)
+    merged = union_all(*(
+        _page_of(n, completed, after, limit).subquery().select() for n in range(lists)
+    )).subquery()
+    return select(merged).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit)
 
 
 def list_todos(actor: User, *, list_id: str | None = None, completed: bool | None = None,
@@ -57,18 +84,12 @@ def list_todos(actor: User, *, list_id: str | None = None, completed: bool | Non
     list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
     if not list_ids:
         return Page([], None)
-    # One index range scan per list (list_id, created_at, id), merged: the cost is
-    # lists x page size, not the number of todos the user can see.
-    if len(list_ids) == 1:
-        query = _page_of(list_ids[0], completed, after, limit + 1)
-    else:
-        merged = union_all(*(
-            _page_of(each, completed, after, limit + 1).subquery().select()
-            for each in list_ids
-        )).subquery()
-        row = aliased(Todo, merged)
-        query = select(row).order_by(row.created_at.desc(), row.id.desc()).limit(limit + 1)
-    items = list(db.session.scalars(query))
+    params: dict[str, Any] = {f"list{n}": each for n, each in enumerate(list_ids)}
+    params.update(limit=limit + 1, completed=completed)
+    if after is not None:
+        params.update(after_created=after[0], after_id=after[1])
+    query = _page_query(len(list_ids), completed is not None, after is not None)
+    items = db.session.connection().execute(query, params).all()
     if len(items) <= limit:
         return Page(items, None)
     last = items[limit - 1]
@@ -77,6 +98,8 @@ def list_todos(actor: User, *, list_id: str | None = None, completed: bool | Non
 
 def visible_todo(actor: User, todo_id: str) -> Todo:
     """Return the todo if it is in a list `actor` can see; NotFoundError otherwise."""
+    if "\x00" in todo_id:  # no id has one, and PostgreSQL refuses NUL in a query (a 500)
+        raise NotFoundError("No such todo.")
     todo = db.session.scalars(
         select(Todo)
         .join(Membership, Membership.list_id == Todo.list_id)
@@ -140,7 +163,12 @@ def edit_todo(actor: User, todo_id: str, changes: dict[str, Any], *,
     if if_match is not None and not _matches(if_match, todo):
         raise PreconditionFailedError("The todo has changed since you read it; fetch it again.")
     previous_list_id = todo.list_id
-    if not _apply(actor, todo, changes):
+    try:
+        changed = _apply(actor, todo, changes)
+    except TodoscaleError:
+        db.session.rollback()  # else the fields set before the refusal ride the next commit
+        raise
+    if not changed:
         db.session.rollback()
         return todo
     todo.updated_at = utcnow()
@@ -170,3 +198,35 @@ def delete_todo(actor: User, todo_id: str) -> None:
     except StaleDataError:  # deleted (or changed) concurrently: the end state is the same
         db.session.rollback()
     todo_deleted.send(delete_todo, todo_id=todo_id, list_id=list_id)
+
+
+def list_newer_todos(
+    actor: User, *, list_id: str, before: str, limit: int = 10
+) -> tuple[Page, str | None]:
+    """The todos of a list just newer than the `before` cursor, newest first (paging back up).
+
+    Returns the page, whose `next_cursor` leads down again, and the cursor of still newer
+    todos: None when the page reached the newest, which is then exactly `list_todos`'s
+    first page, so a reader who pages down and back up lands where they started.
+    """
+    created_at, item_id = decode_cursor(before)
+    visible_list(actor, list_id)
+    query = (
+        select(_TODOS)
+        .where(
+            _TODOS.c.list_id == list_id,
+            or_(
+                _TODOS.c.created_at > created_at,
+                and_(_TODOS.c.created_at == created_at, _TODOS.c.id > item_id),
+            ),
+        )
+        .order_by(_TODOS.c.created_at.asc(), _TODOS.c.id.asc())
+        .limit(limit + 1)
+    )
+    rows = db.session.connection().execute(query).all()
+    if len(rows) <= limit:
+        return list_todos(actor, list_id=list_id, limit=limit), None
+    items = rows[:limit][::-1]
+    newest, oldest = items[0], items[-1]
+    page = Page(items, encode_cursor(oldest.created_at, oldest.id))
+    return page, encode_cursor(newest.created_at, newest.id)

@@ -1,0 +1,1 @@
+"""The scaling ladder: todoscale's speed measured on the reference workload, as ratios."""

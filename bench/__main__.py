@@ -1,0 +1,36 @@
+"""`python -m bench` (`make bench`): run the ladder, print the tables, save the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from bench import embedded, procs
+
+
+def main() -> None:
+    """Parse the options and run each rung."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="runs per case (median reported)")
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", default="100,1000", help="comma-separated")
+    parser.add_argument("--quick", action="store_true", help="1 run of 3 s: a smoke test")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.seconds = 1, 3
+    procs.raise_fd_limit()
+    out = procs.ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    connections = [int(c) for c in args.connections.split(",")]
+    figures = {
+        "embedded": embedded.run(
+            runs=args.runs, seconds=args.seconds, connections=connections, out=out
+        )
+    }
+    (out / "figures.json").write_text(json.dumps(figures, indent=2))
+    print(f"\nFigures and server logs: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Rung 1: the embedded default (SQLite, `todoscale serve`), reference read against the floor.
+
+The floor is the same server's trivial JSON endpoint (`/healthz`); the reference read is
+`GET /api/v1/todos?limit=10` with a bearer token over 10,000 seeded todos.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench import procs, report, wrk
+
+READ_PATH = "/api/v1/todos?limit=10"
+PASSWORD = "password123"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def token(base: str, username: str) -> str:
+    """Log in with HTTP Basic and return a bearer token."""
+    creds = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
+    request = urllib.request.Request(
+        f"{base}/api/v1/tokens", method="POST", headers={"Authorization": f"Basic {creds}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        value: str = json.load(response)["token"]
+        return value
+
+
+def prepare(instance: Path, env: dict[str, str]) -> None:
+    """Migrate and seed the reference workload into a fresh instance folder."""
+    todoscale = str(procs.BIN / "todoscale")
+    procs.run([todoscale, "db", "upgrade"], env)
+    print(
+        procs.run(
+            [todoscale, "seed", "--users", "1", "--todos", "10000", "--password", PASSWORD], env
+        ).strip()
+    )
+
+
+def measure(
+    cases: dict[str, tuple[str, dict[str, str]]],
+    server: procs.Server,
+    *,
+    connections: int,
+    runs: int,
+    seconds: int,
+) -> dict[str, dict[str, Any]]:
+    """Run every case `runs` times, interleaved so drift hits them alike; summarize each."""
+    results: dict[str, list[wrk.Result]] = {name: [] for name in cases}
+    for url, headers in cases.values():
+        wrk.run(url, connections=connections, seconds=2, headers=headers)  # warm-up
+    for _ in range(runs):
+        for name, (url, headers) in cases.items():
+            before = server.cpu_seconds()
+            result = wrk.run(url, connections=connections, seconds=seconds, headers=headers)
+            result.server_cpu_s = server.cpu_seconds() - before
+            results[name].append(result)
+    return {name: report.summarize(each) for name, each in results.items()}
+
+
+def run(*, runs: int, seconds: int, connections: list[int], out: Path) -> dict[str, Any]:
+    """Measure the embedded server; print the table; return the figures."""
+    with tempfile.TemporaryDirectory(prefix="todoscale-bench-") as tmp:
+        instance = Path(tmp)
+        port = free_port()
+        env = {
+            "TODOSCALE_INSTANCE_PATH": str(instance),
+            "TODOSCALE_ENV": "development",
+            "PORT": str(port),
+        }
+        prepare(instance, env)
+        server = procs.Server(
+            "todoscale serve",
+            [str(procs.BIN / "todoscale"), "serve"],
+            env,
+            out / "embedded-server.log",
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            server.wait_ready(f"{base}/healthz")
+            auth = {"Authorization": f"Bearer {token(base, 'user1')}"}
+            cases = {
+                "floor: GET /healthz": (f"{base}/healthz", {}),
+                f"read: GET {READ_PATH}": (base + READ_PATH, auth),
+            }
+            figures = {
+                c: measure(cases, server, connections=c, runs=runs, seconds=seconds)
+                for c in connections
+            }
+        finally:
+            server.stop()
+    print("\n## Embedded (SQLite, todoscale serve: gunicorn, default workers)\n")
+    print(report.HEADER)
+    for c, by_case in figures.items():
+        floor = by_case["floor: GET /healthz"]["requests_per_second"]["median"]
+        for name, summary in by_case.items():
+            print(report.row(name, c, summary, None if name.startswith("floor") else floor))
+    return {str(c): by_case for c, by_case in figures.items()}

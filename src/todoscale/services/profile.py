@@ -1,0 +1,39 @@
+"""A user's own settings: language and password."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+
+from todoscale.exceptions import AuthenticationError, ValidationError
+from todoscale.extensions import db
+from todoscale.models import User, WebSession
+from todoscale.services.accounts import authenticate, hash_password
+from todoscale.services.rules import Message, check_locale, check_password
+from todoscale.signals import sessions_ended
+
+
+def set_locale(actor: User, locale: str | None) -> User:
+    """Save the language the web UI speaks to `actor`; None follows the browser again."""
+    actor.locale = check_locale(locale) if locale else None
+    db.session.commit()
+    return actor
+
+
+def change_password(actor: User, current_password: str, new_password: str) -> User:
+    """Set a new password after checking the current one, and end every browser session.
+
+    Whoever had a session (perhaps the reason for the change) is logged out at once;
+    API tokens are left alone: they are revoked through the API.
+    """
+    check_password(new_password, "new_password")
+    try:
+        authenticate(actor.username, current_password)
+    except AuthenticationError as exc:
+        raise ValidationError(
+            {"current_password": [Message("is not your current password")]}
+        ) from exc
+    actor.password_hash = hash_password(new_password)
+    db.session.execute(delete(WebSession).where(WebSession.user_id == actor.id))
+    db.session.commit()
+    sessions_ended.send(change_password, user_id=actor.id)
+    return actor

@@ -1,0 +1,144 @@
+"""Browser sessions: start, read, keep alive and end them, one commit per change.
+
+The browser holds a random token; the table holds its SHA-256, so a leaked database
+cannot be replayed as cookies. Ending a session deletes its row: a copy of the cookie
+stops working at the next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, or_, select, update
+
+from todoscale.extensions import db
+from todoscale.models import User, WebSession, utcnow
+from todoscale.signals import sessions_ended
+
+# last_seen_at is written at most this often per session: the idle timeout is counted
+# in minutes, so a write on every request would buy nothing.
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """How long a session may stay unused, and how long it may live at all."""
+
+    idle: timedelta
+    absolute: timedelta
+
+
+def lifetimes() -> Lifetimes:
+    """The configured idle timeout and absolute lifetime."""
+    config = current_app.config
+    return Lifetimes(
+        idle=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
+        absolute=timedelta(days=config["SESSION_MAX_DAYS"]),
+    )
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def expires_at(record: WebSession) -> datetime:
+    """When the session ends however active it is (the cookie's own expiry)."""
+    return record.created_at + lifetimes().absolute
+
+
+def find_session(token: str) -> WebSession | None:
+    """The live session this token opens, or None; an expired one is deleted on sight."""
+    if not token or len(token) > 128:
+        return None
+    record = db.session.scalars(
+        select(WebSession).where(WebSession.token_hash == _digest(token))
+    ).first()
+    if record is None:
+        return None
+    limits, now = lifetimes(), utcnow()
+    if now - record.last_seen_at > limits.idle or now - record.created_at > limits.absolute:
+        db.session.delete(record)
+        db.session.commit()
+        return None
+    return record
+
+
+def _purge_expired() -> None:
+    limits, now = lifetimes(), utcnow()
+    db.session.execute(
+        delete(WebSession).where(
+            or_(
+                WebSession.last_seen_at < now - limits.idle,
+                WebSession.created_at < now - limits.absolute,
+            )
+        )
+    )
+
+
+def start_session(
+    user_id: str | None, data: str, *, replacing: str | None = None
+) -> tuple[str, WebSession]:
+    """Open a new session (ending the one `replacing` names); return its token and row.
+
+    Called at login and logout with `replacing`: the browser gets a new token, so a
+    token planted or copied before the change opens nothing (no session fixation).
+    """
+    if replacing:
+        db.session.execute(delete(WebSession).where(WebSession.token_hash == _digest(replacing)))
+    _purge_expired()  # expired rows of browsers that never came back
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    record = WebSession(
+        token_hash=_digest(token), user_id=user_id, data=data, created_at=now, last_seen_at=now
+    )
+    db.session.add(record)
+    db.session.commit()
+    return token, record
+
+
+def save_session(token: str, data: str | None) -> bool:
+    """Store the session's data (None: only mark it used now); False if it ended meanwhile.
+
+    The session may have been ended by another request (log out everywhere) while this
+    one ran: then nothing is written and the caller drops the cookie.
+    """
+    values: dict[str, object] = {"last_seen_at": utcnow()}
+    if data is not None:
+        values["data"] = data
+    result = db.session.execute(
+        update(WebSession).where(WebSession.token_hash == _digest(token)).values(**values)
+    )
+    db.session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def end_session(token: str) -> None:
+    """End one session (log out): its token opens nothing from now on."""
+    db.session.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
+    db.session.commit()
+
+
+def end_user_sessions(actor: User) -> int:
+    """End every session of `actor` on every device (log out everywhere); return how many."""
+    result = db.session.execute(delete(WebSession).where(WebSession.user_id == actor.id))
+    db.session.commit()
+    sessions_ended.send(end_user_sessions, user_id=actor.id)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def count_user_sessions(actor: User) -> int:
+    """How many live sessions `actor` has, this one included."""
+    limits, now = lifetimes(), utcnow()
+    return len(
+        db.session.scalars(
+            select(WebSession.id).where(
+                WebSession.user_id == actor.id,
+                WebSession.last_seen_at >= now - limits.idle,
+                WebSession.created_at >= now - limits.absolute,
+            )
+        ).all()
+    )

@@ -1,0 +1,76 @@
+"""The user's own page: language, password, and logging out everywhere."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import refresh
+
+from todoscale.exceptions import ValidationError
+from todoscale.services import profile, sessions
+from todoscale.web.access import current_user, login_required, show_errors
+from todoscale.web.forms import LanguageForm, PasswordForm
+
+bp = Blueprint("profile", __name__, url_prefix="/profile")
+
+
+def _page(
+    *, language: LanguageForm | None = None, password: PasswordForm | None = None, status: int = 200
+) -> ResponseReturnValue:
+    user = current_user()
+    return render_template(
+        "web/profile.html",
+        language_form=language or LanguageForm(formdata=None, locale=user.locale or ""),
+        password_form=password or PasswordForm(formdata=None),
+        session_count=sessions.count_user_sessions(user),
+    ), status
+
+
+@bp.get("")
+@login_required
+def index() -> ResponseReturnValue:
+    """The profile page."""
+    return _page()
+
+
+@bp.post("/language")
+@login_required
+def language() -> ResponseReturnValue:
+    """Save the language of the pages."""
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        return _page(language=form, status=422)
+    profile.set_locale(current_user(), form.locale.data or None)
+    refresh()  # the message that confirms it is already in the new language
+    flash(_("Language saved."), "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/password")
+@login_required
+def password() -> ResponseReturnValue:
+    """Change the password; every session ends, this one too, and the user logs in again."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            profile.change_password(
+                current_user(), form.current_password.data or "", form.new_password.data or ""
+            )
+        except ValidationError as exc:
+            show_errors(form, exc.errors)
+        else:
+            session.clear()
+            flash(_("Password changed. Log in with the new one."), "success")
+            return redirect(url_for("auth.login"))
+    return _page(password=form, status=422)
+
+
+@bp.post("/sessions")
+@login_required
+def end_sessions() -> ResponseReturnValue:
+    """Log out everywhere: every session of the user ends at once, this one too."""
+    sessions.end_user_sessions(current_user())
+    session.clear()
+    flash(_("You have logged out everywhere."), "success")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,143 @@
+"""The home page: the lists in a sidebar, the chosen list's todos, and the todo forms."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from todoscale.exceptions import ValidationError
+from todoscale.services import lists, todos
+from todoscale.services.lists import default_list_id
+from todoscale.services.pagination import encode_cursor
+from todoscale.web.access import current_user, login_required, show_errors
+from todoscale.web.forms import ListForm, TodoForm
+
+bp = Blueprint("todos", __name__)
+
+PAGE_SIZE = 10
+
+
+def _page(list_id: str) -> tuple[todos.Page, str | None]:
+    """The page the query string asks for and the cursor of newer todos, if any."""
+    cursor, before = request.args.get("cursor"), request.args.get("before")
+    if before:
+        return todos.list_newer_todos(
+            current_user(), list_id=list_id, before=before, limit=PAGE_SIZE
+        )
+    page = todos.list_todos(current_user(), list_id=list_id, cursor=cursor or None, limit=PAGE_SIZE)
+    newer = (
+        encode_cursor(page.items[0].created_at, page.items[0].id) if cursor and page.items else None
+    )
+    return page, newer
+
+
+def render_home(
+    list_id: str,
+    *,
+    form: TodoForm | None = None,
+    list_form: ListForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    """The home page on one list, with the forms as given (to show their errors)."""
+    info = lists.get_list(current_user(), list_id)
+    page, newer = _page(list_id)
+    return render_template(
+        "web/home.html",
+        info=info,
+        lists=lists.list_lists(current_user()),
+        page=page,
+        newer=newer,
+        form=form or TodoForm(formdata=None),
+        list_form=list_form or ListForm(formdata=None),
+    ), status
+
+
+def _back_to(list_id: str) -> Response:
+    """Back to the page of the list the form was on (its cursors come back as hidden fields)."""
+    cursor, before = request.form.get("cursor") or None, request.form.get("before") or None
+    return redirect(url_for(".show", list_id=list_id, cursor=cursor, before=before))
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    """The user's default list."""
+    return render_home(default_list_id(current_user()))
+
+
+@bp.get("/lists/<list_id>")
+@login_required
+def show(list_id: str) -> ResponseReturnValue:
+    """One list's todos, newest first, a page at a time."""
+    return render_home(list_id)
+
+
+@bp.post("/lists/<list_id>/todos")
+@login_required
+def create(list_id: str) -> ResponseReturnValue:
+    """Add a todo to the list; on bad input, the page again with the form as typed."""
+    form = TodoForm()
+    if form.validate_on_submit():
+        try:
+            todos.create_todo(
+                current_user(),
+                list_id=list_id,
+                title=form.title.data or "",
+                notes=form.notes.data or "",
+                due_at=form.due_at.as_datetime(),
+            )
+        except ValidationError as exc:
+            show_errors(form, exc.errors)
+        else:
+            flash(_("Todo added."), "success")
+            return redirect(url_for(".show", list_id=list_id))
+    return render_home(list_id, form=form, status=422)
+
+
+@bp.route("/todos/<todo_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(todo_id: str) -> ResponseReturnValue:
+    """Change a todo's title, notes and due date."""
+    todo = todos.visible_todo(current_user(), todo_id)
+    form = TodoForm(obj=todo)
+    if request.method == "GET":
+        form.due_at.data = todo.due_at.date() if todo.due_at else None
+        return render_template("web/todo_edit.html", todo=todo, form=form)
+    if form.validate_on_submit():
+        changes = {
+            "title": form.title.data or "",
+            "notes": form.notes.data or "",
+            "due_at": form.due_at.as_datetime(),
+        }
+        try:
+            todos.edit_todo(current_user(), todo_id, changes)
+        except ValidationError as exc:
+            show_errors(form, exc.errors)
+        else:
+            flash(_("Todo saved."), "success")
+            return redirect(url_for(".show", list_id=todo.list_id))
+    return render_template("web/todo_edit.html", todo=todo, form=form), 422
+
+
+@bp.post("/todos/<todo_id>/toggle")
+@login_required
+def toggle(todo_id: str) -> ResponseReturnValue:
+    """Mark a todo done or not done (`completed` says which); JSON for the page's script."""
+    todo = todos.complete_todo(
+        current_user(), todo_id, completed=request.form.get("completed") == "1"
+    )
+    if request.accept_mimetypes.best == "application/json":
+        return {"id": todo.id, "list_id": todo.list_id, "completed": todo.completed}
+    return _back_to(todo.list_id)
+
+
+@bp.post("/todos/<todo_id>/delete")
+@login_required
+def delete(todo_id: str) -> ResponseReturnValue:
+    """Delete a todo."""
+    list_id = todos.visible_todo(current_user(), todo_id).list_id
+    todos.delete_todo(current_user(), todo_id)
+    flash(_("Todo deleted."), "success")
+    return _back_to(list_id)

@@ -1,0 +1,410 @@
+"""/api/v1/todos: creating, reading (ETag, 304), editing (If-Match, 412), deleting, paging."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import assert_shape
+from todoscale.api.schemas import TodoPage, TodoRead
+
+TODOS = "/api/v1/todos"
+MISSING = "0" * 32
+
+
+def _new_list(account, name="Groceries"):
+    response = account.post("/api/v1/lists", json={"name": name})
+    assert response.status_code == 201
+    return response.get_json()["id"]
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _page(account, **query):
+    response = account.get(TODOS, query_string=query)
+    assert response.status_code == 200, response.get_json()
+    assert_shape(TodoPage, response.get_json())
+    for item in response.get_json()["items"]:
+        assert_shape(TodoRead, item)
+    return response
+
+
+def test_create_answers_201_with_location_and_etag(alice):
+    response = alice.post(TODOS, json={"title": "Buy milk"})
+
+    assert response.status_code == 201
+    todo = response.get_json()
+    assert_shape(TodoRead, todo)
+    assert response.headers["Location"] == todo["url"]
+    assert response.headers["ETag"] == f'"{todo["id"]}.1"'
+    assert todo["list_id"] == alice.inbox_id
+    assert todo["title"] == "Buy milk"
+    assert todo["notes"] == ""
+    assert todo["completed"] is False
+    assert todo["completed_at"] is None
+    assert todo["due_at"] is None
+    assert todo["version"] == 1
+    assert todo["created_at"] == todo["updated_at"]
+
+
+def test_create_into_a_named_list(alice):
+    list_id = _new_list(alice)
+
+    assert alice.add_todo(list_id=list_id)["list_id"] == list_id
+
+
+def test_create_into_an_unknown_list_is_404(alice, row_counts):
+    before = row_counts()
+
+    response = alice.post(TODOS, json={"title": "x", "list_id": MISSING})
+
+    assert response.status_code == 404
+    assert row_counts() == before
+
+
+def test_title_is_stored_trimmed_and_notes_as_given(alice):
+    notes = "  first line\n\tsecond line  \n"
+
+    todo = alice.add_todo("  Buy milk \n", notes=notes)
+
+    assert todo["title"] == "Buy milk"
+    assert todo["notes"] == notes
+    stored = alice.get(todo["url"]).get_json()
+    assert (stored["title"], stored["notes"]) == ("Buy milk", notes)
+
+
+@pytest.mark.parametrize("title", ["", "   ", "\n", "x" * 501, " " + "x" * 501 + " "])
+def test_invalid_title_is_422(alice, row_counts, title):
+    before = row_counts()
+
+    response = alice.post(TODOS, json={"title": title})
+
+    assert response.status_code == 422
+    assert "title" in response.get_json()["errors"]
+    assert row_counts() == before
+
+
+def test_title_of_500_characters_after_trimming_is_accepted(alice):
+    assert alice.add_todo("  " + "x" * 500 + "  ")["title"] == "x" * 500
+
+
+def test_due_at_is_stored_in_utc(alice):
+    todo = alice.add_todo(due_at="2026-11-22T10:15:00+02:00")
+
+    assert datetime.fromisoformat(todo["due_at"]) == datetime(2026, 11, 22, 8, 15, tzinfo=UTC)
+    assert todo["due_at"].endswith("Z")
+
+
+def test_get_answers_the_todo_with_its_etag(alice):
+    todo = alice.add_todo()
+
+    response = alice.get(todo["url"])
+
+    assert response.status_code == 200
+    assert response.get_json() == todo
+    assert response.headers["ETag"] == f'"{todo["id"]}.1"'
+
+
+def test_matching_if_none_match_is_304_without_a_body(alice):
+    todo = alice.add_todo()
+    etag = alice.get(todo["url"]).headers["ETag"]
+
+    response = alice.get(todo["url"], headers={"If-None-Match": etag})
+
+    assert response.status_code == 304
+    assert response.get_data() == b""
+    assert response.headers["ETag"] == etag
+
+
+def test_stale_if_none_match_answers_the_new_version(alice):
+    todo = alice.add_todo()
+    etag = alice.get(todo["url"]).headers["ETag"]
+    alice.patch(todo["url"], json={"title": "changed"})
+
+    response = alice.get(todo["url"], headers={"If-None-Match": etag})
+
+    assert response.status_code == 200
+    assert response.get_json()["title"] == "changed"
+    assert response.headers["ETag"] != etag
+
+
+def test_get_unknown_todo_is_404(alice):
+    response = alice.get(f"{TODOS}/{MISSING}")
+
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+def test_patch_changes_fields_and_the_etag(alice):
+    todo = alice.add_todo()
+
+    response = alice.patch(todo["url"], json={"title": " Buy oat milk ", "notes": " n "})
+
+    assert response.status_code == 200
+    changed = response.get_json()
+    assert_shape(TodoRead, changed)
+    assert changed["title"] == "Buy oat milk"
+    assert changed["notes"] == " n "
+    assert changed["version"] == 2
+    assert response.headers["ETag"] == f'"{todo["id"]}.2"'
+    assert _when(changed["updated_at"]) > _when(todo["updated_at"])
+    assert changed["created_at"] == todo["created_at"]
+    assert alice.get(todo["url"]).get_json() == changed
+
+
+def test_patch_without_a_real_change_keeps_the_version(alice):
+    todo = alice.add_todo("same")
+
+    response = alice.patch(todo["url"], json={"title": "same"})
+
+    assert response.status_code == 200
+    assert response.get_json() == todo
+
+
+def test_completing_sets_completed_at_and_reopening_clears_it(alice):
+    todo = alice.add_todo()
+
+    done = alice.patch(todo["url"], json={"completed": True}).get_json()
+    assert done["completed"] is True
+    assert done["completed_at"] is not None
+    assert _when(done["completed_at"]) >= _when(todo["created_at"])
+
+    again = alice.patch(todo["url"], json={"completed": True}).get_json()
+    assert again["completed_at"] == done["completed_at"]
+
+    reopened = alice.patch(todo["url"], json={"completed": False}).get_json()
+    assert reopened["completed"] is False
+    assert reopened["completed_at"] is None
+
+
+def test_due_at_is_set_and_cleared(alice):
+    todo = alice.add_todo()
+
+    due = alice.patch(todo["url"], json={"due_at": "2026-12-01T09:00:00Z"}).get_json()
+    assert datetime.fromisoformat(due["due_at"]) == datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+    cleared = alice.patch(todo["url"], json={"due_at": None}).get_json()
+    assert cleared["due_at"] is None
+
+
+def test_patch_moves_a_todo_to_another_visible_list(alice):
+    list_id = _new_list(alice)
+    todo = alice.add_todo()
+
+    moved = alice.patch(todo["url"], json={"list_id": list_id}).get_json()
+
+    assert moved["list_id"] == list_id
+    assert _page(alice, list_id=list_id).get_json()["items"] == [moved]
+    assert _page(alice, list_id=alice.inbox_id).get_json()["items"] == []
+
+
+def test_patch_with_the_current_if_match_succeeds(alice):
+    todo = alice.add_todo()
+    etag = alice.get(todo["url"]).headers["ETag"]
+
+    response = alice.patch(todo["url"], json={"title": "new"}, headers={"If-Match": etag})
+
+    assert response.status_code == 200
+    assert response.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("if_match", ["*", 'W/"{id}.1"', '"other", "{id}.1"'])
+def test_if_match_accepts_star_weak_and_lists(alice, if_match):
+    todo = alice.add_todo()
+
+    response = alice.patch(
+        todo["url"], json={"title": "new"}, headers={"If-Match": if_match.format(id=todo["id"])}
+    )
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("if_match", ['"{id}.0"', '"{id}.2"', '"nonsense"', "garbage"])
+def test_patch_with_a_stale_if_match_is_412_and_changes_nothing(alice, if_match):
+    todo = alice.add_todo()
+
+    response = alice.patch(
+        todo["url"], json={"title": "new"}, headers={"If-Match": if_match.format(id=todo["id"])}
+    )
+
+    assert response.status_code == 412
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["status"] == 412
+    assert alice.get(todo["url"]).get_json() == todo
+
+
+def test_patch_invalid_title_is_422_and_changes_nothing(alice):
+    todo = alice.add_todo()
+
+    response = alice.patch(todo["url"], json={"notes": "kept?", "title": "  "})
+
+    assert response.status_code == 422
+    assert alice.get(todo["url"]).get_json() == todo
+
+
+def test_patch_unknown_todo_is_404(alice):
+    assert alice.patch(f"{TODOS}/{MISSING}", json={"title": "x"}).status_code == 404
+
+
+def test_patch_into_an_unknown_list_is_404_and_changes_nothing(alice):
+    todo = alice.add_todo()
+
+    response = alice.patch(todo["url"], json={"title": "moved", "list_id": MISSING})
+
+    assert response.status_code == 404
+    assert alice.get(todo["url"]).get_json() == todo
+
+
+def test_delete_answers_204_and_the_todo_is_gone(alice, row_counts):
+    todo = alice.add_todo()
+    before = row_counts()
+
+    response = alice.delete(todo["url"])
+
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    assert alice.get(todo["url"]).status_code == 404
+    assert alice.delete(todo["url"]).status_code == 404
+    assert row_counts()["todos"] == before["todos"] - 1
+
+
+def test_every_todo_route_needs_a_token(client, alice):
+    todo = alice.add_todo()
+    for method, url in [
+        ("get", TODOS),
+        ("post", TODOS),
+        ("get", todo["url"]),
+        ("patch", todo["url"]),
+        ("delete", todo["url"]),
+    ]:
+        response = getattr(client, method)(url, json={"title": "x"})
+        assert response.status_code == 401, (method, url)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert alice.get(todo["url"]).get_json() == todo
+
+
+def test_listing_is_newest_first_ten_by_default(alice):
+    created = [alice.add_todo(f"todo {n}") for n in range(12)]
+
+    body = _page(alice).get_json()
+
+    assert [item["id"] for item in body["items"]] == [t["id"] for t in reversed(created)][:10]
+    assert body["next_cursor"] is not None
+
+
+def test_pages_follow_the_cursor_and_the_link_header_to_the_end(alice):
+    created = [alice.add_todo(f"todo {n}") for n in range(7)]
+    seen, cursor, pages = [], None, 0
+
+    while True:
+        query = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        response = _page(alice, **query)
+        body = response.get_json()
+        seen += [item["id"] for item in body["items"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            assert "Link" not in response.headers
+            break
+        link = response.headers["Link"]
+        assert link.endswith('>; rel="next"')
+        via_link = alice.get(link[1 : link.index(">")])
+        assert via_link.get_json() == _page(alice, limit=3, cursor=cursor).get_json()
+
+    assert seen == [t["id"] for t in reversed(created)]
+    assert pages == 3
+
+
+def test_link_header_keeps_the_other_query_parameters(alice):
+    list_id = _new_list(alice)
+    for n in range(3):
+        alice.add_todo(f"todo {n}", list_id=list_id)
+    alice.add_todo("inbox")
+
+    response = _page(alice, list_id=list_id, limit=2)
+
+    link = response.headers["Link"]
+    assert f"list_id={list_id}" in link
+    assert "limit=2" in link
+    rest = alice.get(link[1 : link.index(">")]).get_json()
+    assert len(rest["items"]) == 1
+    assert rest["items"][0]["list_id"] == list_id
+    assert rest["next_cursor"] is None
+
+
+def test_a_full_last_page_has_no_next_cursor(alice):
+    for n in range(4):
+        alice.add_todo(f"todo {n}")
+
+    response = _page(alice, limit=4)
+
+    assert len(response.get_json()["items"]) == 4
+    assert response.get_json()["next_cursor"] is None
+    assert "Link" not in response.headers
+
+
+@pytest.mark.parametrize("limit", [1, 100])
+def test_limit_bounds_are_accepted(alice, limit):
+    alice.add_todo("a")
+    alice.add_todo("b")
+
+    assert len(_page(alice, limit=limit).get_json()["items"]) == min(limit, 2)
+
+
+def test_listing_without_list_id_covers_every_visible_list(alice, bob):
+    shared = _new_list(bob, "Shared")
+    bob.post(f"/api/v1/lists/{shared}/members", json={"username": "alice"})
+    mine = alice.add_todo("mine")
+    own_list = alice.add_todo("own list", list_id=_new_list(alice))
+    theirs = bob.add_todo("theirs", list_id=shared)
+    bob.add_todo("bob's inbox")
+
+    items = _page(alice, limit=100).get_json()["items"]
+
+    assert [item["id"] for item in items] == [theirs["id"], own_list["id"], mine["id"]]
+
+
+def test_listing_one_list(alice):
+    list_id = _new_list(alice)
+    inside = alice.add_todo("inside", list_id=list_id)
+    alice.add_todo("outside")
+
+    assert _page(alice, list_id=list_id).get_json()["items"] == [inside]
+
+
+def test_listing_an_unknown_list_is_404(alice):
+    assert alice.get(TODOS, query_string={"list_id": MISSING}).status_code == 404
+
+
+def test_listing_filters_on_completed(alice):
+    done = alice.add_todo("done")
+    open_ = alice.add_todo("open")
+    done = alice.patch(done["url"], json={"completed": True}).get_json()
+
+    assert _page(alice, completed="true").get_json()["items"] == [done]
+    assert _page(alice, completed="false").get_json()["items"] == [open_]
+
+
+def test_completed_filter_pages_with_a_cursor(alice):
+    todos = [alice.add_todo(f"todo {n}") for n in range(6)]
+    for todo in todos[::2]:
+        alice.patch(todo["url"], json={"completed": True})
+
+    first = _page(alice, completed="true", limit=2).get_json()
+    rest = _page(alice, completed="true", limit=2, cursor=first["next_cursor"]).get_json()
+
+    assert [t["id"] for t in first["items"] + rest["items"]] == [
+        todos[4]["id"],
+        todos[2]["id"],
+        todos[0]["id"],
+    ]
+    assert rest["next_cursor"] is None
+
+
+def test_empty_listing(alice):
+    body = _page(alice).get_json()
+
+    assert body == {"items": [], "next_cursor": None}

@@ -1,0 +1,147 @@
+"""POST and DELETE /api/v1/tokens: HTTP Basic in, bearer tokens out, expiry and revocation."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.conftest import assert_shape
+from todoscale.api.schemas import TokenRead
+from todoscale.extensions import db
+from todoscale.models import ApiToken, User
+
+TOKENS = "/api/v1/tokens"
+ME = "/api/v1/users/me"
+
+
+def _basic(username: str, password: str) -> dict[str, str]:
+    creds = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {creds}"}
+
+
+def _password_hash(app, username: str) -> str:
+    with app.app_context():
+        return db.session.scalar(select(User.password_hash).where(User.username == username))
+
+
+def test_basic_credentials_get_a_token_with_its_expiry(app, client, alice):
+    started = datetime.now(UTC)
+
+    response = client.post(TOKENS, headers=_basic("alice", alice.password))
+
+    assert response.status_code == 201
+    body = response.get_json()
+    assert_shape(TokenRead, body)
+    expires_at = datetime.fromisoformat(body["expires_at"])
+    ttl = timedelta(seconds=app.config["TOKEN_TTL_SECONDS"])
+    assert started + ttl <= expires_at <= datetime.now(UTC) + ttl
+    me = client.get(ME, headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200
+    assert me.get_json()["username"] == "alice"
+
+
+def test_each_login_gets_a_different_token(alice):
+    assert alice.new_token() != alice.new_token()
+
+
+def test_username_is_matched_regardless_of_case(client, alice):
+    assert client.post(TOKENS, headers=_basic("ALICE", alice.password)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        _basic("alice", "wrong password"),
+        _basic("nobody", "correct horse battery"),
+        _basic("", "correct horse battery"),
+        _basic("a" * 200, "correct horse battery"),
+        {"Authorization": "Basic !!!not-base64"},
+        {"Authorization": "Bearer something"},
+    ],
+    ids=["none", "wrong-password", "unknown-user", "empty-user", "long-user", "garbage", "bearer"],
+)
+def test_bad_credentials_are_401_with_a_basic_challenge(client, alice, row_counts, headers):
+    before = row_counts()
+
+    response = client.post(TOKENS, headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert response.mimetype == "application/problem+json"
+    assert row_counts() == before
+
+
+def test_revoked_token_stops_working_at_once(client, alice):
+    other = alice.new_token()
+
+    response = alice.delete(TOKENS)
+
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    assert alice.get(ME).status_code == 401
+    assert alice.get("/api/v1/lists").status_code == 401
+    assert alice.delete(TOKENS).status_code == 401
+    assert client.get(ME, headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
+def test_revoking_without_a_token_is_401(client):
+    response = client.delete(TOKENS)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_token_issued_with_a_zero_lifetime_is_already_expired(app, alice, monkeypatch):
+    monkeypatch.setitem(app.config, "TOKEN_TTL_SECONDS", 0)
+    alice.token = alice.new_token()
+
+    response = alice.get(ME)
+
+    assert response.status_code == 401
+    assert "WWW-Authenticate" in response.headers
+
+
+def test_token_past_its_expiry_is_rejected(app, alice):
+    assert alice.get(ME).status_code == 200
+    with app.app_context():
+        db.session.execute(
+            update(ApiToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        db.session.commit()
+
+    assert alice.get(ME).status_code == 401
+
+
+def test_login_rehashes_the_password_when_argon2_parameters_change(app, client, alice, monkeypatch):
+    old_hash = _password_hash(app, "alice")
+    time_cost = app.config["ARGON2_TIME_COST"] + 1
+    monkeypatch.setitem(app.config, "ARGON2_TIME_COST", time_cost)
+
+    assert client.post(TOKENS, headers=_basic("alice", alice.password)).status_code == 201
+
+    new_hash = _password_hash(app, "alice")
+    assert new_hash != old_hash
+    assert f"t={time_cost}" in new_hash
+    assert client.post(TOKENS, headers=_basic("alice", alice.password)).status_code == 201
+    assert _password_hash(app, "alice") == new_hash
+
+
+def test_login_keeps_the_hash_when_parameters_are_unchanged(app, client, alice):
+    old_hash = _password_hash(app, "alice")
+
+    assert client.post(TOKENS, headers=_basic("alice", alice.password)).status_code == 201
+
+    assert _password_hash(app, "alice") == old_hash
+
+
+def test_failed_login_does_not_rehash(app, client, alice, monkeypatch):
+    old_hash = _password_hash(app, "alice")
+    monkeypatch.setitem(app.config, "ARGON2_TIME_COST", app.config["ARGON2_TIME_COST"] + 1)
+
+    assert client.post(TOKENS, headers=_basic("alice", "wrong password")).status_code == 401
+
+    assert _password_hash(app, "alice") == old_hash

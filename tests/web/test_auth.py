@@ -1,0 +1,190 @@
+"""auth/views.py and auth/sessions.py: registering, logging in and out, session cookies."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.conftest import COOKIE, PASSWORD, csrf_token
+
+
+def test_register_page_renders(client):
+    page = client.get("/register")
+    assert page.status_code == 200
+    assert 'name="username"' in page.get_data(as_text=True)
+
+
+def test_register_logs_in_and_opens_the_inbox(ann):
+    home = ann.text("/")
+    assert "Inbox" in home and "ann" in home
+    assert "Welcome to todoscale, ann." in home
+
+
+def test_register_with_bad_input_keeps_the_input_and_writes_nothing(client, row_counts):
+    page = client.get("/register")
+    before = row_counts()
+    response = client.post(
+        "/register",
+        data={
+            "csrf_token": csrf_token(page),
+            "username": "x!",
+            "email": "not-an-email",
+            "password": "short",
+        },
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="username-error"' in html and "must be 3-32 characters" in html
+    assert 'id="email-error"' in html and "must be an email address" in html
+    assert 'id="password-error"' in html and "must be at least 8 characters" in html
+    assert 'value="x!"' in html and 'value="not-an-email"' in html
+    assert 'value="short"' not in html  # passwords are never sent back
+    assert row_counts()["users"] == before["users"] == 0
+
+
+def test_register_taken_username_and_email(web_user, client):
+    web_user("taken")
+    page = client.get("/register")
+    response = client.post(
+        "/register",
+        data={
+            "csrf_token": csrf_token(page),
+            "username": "TAKEN",
+            "email": "new@example.com",
+            "password": PASSWORD,
+        },
+    )
+    assert response.status_code == 422
+    assert "This username is taken" in response.get_data(as_text=True)
+    response = client.post(
+        "/register",
+        data={
+            "csrf_token": csrf_token(page),
+            "username": "fresh",
+            "email": "taken@example.com",
+            "password": PASSWORD,
+        },
+    )
+    assert response.status_code == 422
+    assert "An account with this email exists already." in response.get_data(as_text=True)
+
+
+def test_login_and_logout(ann):
+    assert ann.post("/logout").headers["Location"] == "/login"
+    assert ann.get("/").headers["Location"].startswith("/login")
+    response = ann.log_in()
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "Welcome back, ann." in ann.text("/")
+
+
+def test_wrong_password_shows_the_form_again(ann):
+    ann.post("/logout")
+    response = ann.log_in(password="wrong password")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Wrong username or password." in html and 'value="ann"' in html
+    assert ann.get("/").status_code == 302
+
+
+def test_logout_is_a_post(ann):
+    assert ann.get("/logout").status_code == 405
+    assert ann.get("/").status_code == 200
+
+
+def test_an_old_cookie_replayed_after_logout_gets_the_login_page(ann):
+    old = ann.cookie()
+    ann.post("/logout")
+    ann.client.set_cookie(COOKIE, old)
+    response = ann.get("/", follow_redirects=True)
+    assert response.request.path == "/login"
+    assert "ann" not in response.get_data(as_text=True).split("<main", 1)[0]
+
+
+def test_login_issues_a_new_session_id(ann):
+    ann.post("/logout")
+    ann.get("/login")
+    anonymous = ann.cookie()
+    assert anonymous
+    ann.log_in()
+    assert ann.cookie() not in (None, anonymous)
+    # The pre-login id (perhaps planted by someone else) opens nothing.
+    ann.client.set_cookie(COOKIE, anonymous)
+    assert ann.get("/").status_code == 302
+
+
+def test_session_cookie_flags(app, client):
+    page = client.get("/login")
+    header = page.headers["Set-Cookie"]
+    assert header.startswith(f"{COOKIE}=")
+    assert "HttpOnly" in header and "SameSite=Lax" in header and "Path=/" in header
+    assert "Secure" not in header  # testing runs on http://
+
+
+def test_the_cookie_is_secure_in_production(other_app):
+    production = other_app(ENV_NAME="production", SECRET_KEY="x" * 32, REQUEST_LOG=False)
+    header = production.test_client().get("/login").headers["Set-Cookie"]
+    assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
+
+
+def test_a_login_without_csrf_token_is_refused(web_user, client):
+    web_user("carl")
+    client.get("/login")
+    response = client.post("/login", data={"username": "carl", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "<html" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "https://evil.example/",
+        "http:evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "/\t/evil.example",
+        " //evil.example",
+        "///evil.example",
+        "evil.example",
+        "data:text/html,hi",
+    ],
+)
+def test_login_refuses_open_redirects(ann, target):
+    ann.post("/logout")
+    page = ann.get("/login", query_string={"next": target})
+    response = ann.client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(page),
+            "username": "ann",
+            "password": PASSWORD,
+            "next": target,
+        },
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_login_goes_back_to_the_page_asked_for(ann):
+    list_id = ann.new_list("Work")
+    ann.post("/logout")
+    response = ann.get(f"/lists/{list_id}?cursor=")
+    assert response.headers["Location"] == f"/login?next=/lists/{list_id}?cursor%3D"
+    page = ann.get(response.headers["Location"])
+    assert f'value="/lists/{list_id}?cursor="' in page.get_data(as_text=True)
+    done = ann.client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(page),
+            "username": "ann",
+            "password": PASSWORD,
+            "next": f"/lists/{list_id}",
+        },
+    )
+    assert done.headers["Location"] == f"/lists/{list_id}"
+
+
+def test_logged_in_visitors_of_the_login_pages_go_home(ann):
+    assert ann.get("/login", query_string={"next": "//evil"}).headers["Location"] == "/"
+    assert ann.get("/register").headers["Location"] == "/"

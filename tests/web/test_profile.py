@@ -1,0 +1,91 @@
+"""web/profile.py: language, password change, logging out everywhere."""
+
+from __future__ import annotations
+
+from tests.web.conftest import COOKIE, PASSWORD, csrf_token
+
+
+def test_profile_page(ann):
+    html = ann.text("/profile")
+    assert "Logged in as ann (ann@example.com)" in html
+    assert "You are logged in in 1 browser." in html
+
+
+def test_language_choice_is_saved_and_wins_over_the_browser(ann):
+    response = ann.post("/profile/language", {"locale": "zh_Hans"}, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert 'lang="zh-Hans"' in html and "语言已保存。" in html
+    assert "收件箱" in ann.text("/", headers={"Accept-Language": "en"})
+    ann.post("/profile/language", {"locale": ""})
+    assert "收件箱" in ann.text("/", headers={"Accept-Language": "zh-CN,en;q=0.5"})
+    assert "Inbox" in ann.text("/", headers={"Accept-Language": "fr"})
+
+
+def test_an_unknown_language_is_refused(ann):
+    response = ann.post("/profile/language", {"locale": "xx"})
+    assert response.status_code == 422
+    assert 'id="locale-error"' in response.get_data(as_text=True)
+
+
+def test_password_change_errors(ann):
+    response = ann.post(
+        "/profile/password",
+        {
+            "current_password": "wrong",
+            "new_password": "a new password",
+            "confirm": "a new password",
+        },
+    )
+    assert response.status_code == 422
+    assert "is not your current password" in response.get_data(as_text=True)
+    response = ann.post(
+        "/profile/password",
+        {"current_password": PASSWORD, "new_password": "short", "confirm": "short"},
+    )
+    assert "must be at least 8 characters" in response.get_data(as_text=True)
+    response = ann.post(
+        "/profile/password",
+        {"current_password": PASSWORD, "new_password": "a new password", "confirm": "other"},
+    )
+    assert "The two new passwords differ." in response.get_data(as_text=True)
+    ann.post("/logout")
+    assert ann.log_in().status_code == 302  # the old password still works
+
+
+def test_password_change_ends_every_session(app, ann):
+    other = app.test_client()  # ann's second browser
+    page = other.get("/login")
+    other.post(
+        "/login", data={"csrf_token": csrf_token(page), "username": "ann", "password": PASSWORD}
+    )
+    assert other.get("/").status_code == 200
+    old = ann.cookie()
+    response = ann.post(
+        "/profile/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": "a new password",
+            "confirm": "a new password",
+        },
+    )
+    assert response.headers["Location"] == "/login"
+    assert ann.get("/").status_code == 302
+    ann.client.set_cookie(COOKIE, old)
+    assert ann.get("/").status_code == 302
+    assert other.get("/").status_code == 302
+    assert ann.log_in().status_code == 422
+    assert ann.log_in(password="a new password").status_code == 302
+
+
+def test_log_out_everywhere(app, ann):
+    second = app.test_client()
+    page = second.get("/login")
+    second.post(
+        "/login", data={"csrf_token": csrf_token(page), "username": "ann", "password": PASSWORD}
+    )
+    assert second.get("/").status_code == 200
+    assert "You are logged in in 2 browsers." in ann.text("/profile")
+    response = ann.post("/profile/sessions", follow_redirects=True)
+    assert "You have logged out everywhere." in response.get_data(as_text=True)
+    assert second.get("/").status_code == 302
+    assert ann.get("/").status_code == 302

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from todoscale import api, auth, errors, web
+from todoscale import api, auth, cache, errors, web
 from todoscale.config import ensure_secret_key, load_config
 from todoscale.extensions import db, migrate
 from todoscale.models import engine
@@ -35,6 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         logs.configure(app.config["LOG_LEVEL"])
 
     engine.init_app(app)
+    cache.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     http.init_app(app)
     auth.init_app(app)

@@ -21,8 +21,13 @@ cli = FlaskGroup(create_app=create_app, help="todoscale: a collaborative todo se
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="gunicorn configuration file (default: deploy/gunicorn.conf.py).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="gunicorn configuration file (default: deploy/gunicorn.conf.py).",
+)
 def serve(config_path: str | None) -> None:
     """Migrate the database, then serve the app with gunicorn."""
     upgrade()
@@ -47,8 +52,13 @@ def create_user(username: str, email: str, password: str, admin: bool) -> None:
 
 @cli.command()
 @click.option("--users", default=1, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--todos", default=10_000, show_default=True, type=click.IntRange(0, 10_000_000),
-              help="Todos in all, spread over the users' Inboxes.")
+@click.option(
+    "--todos",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(0, 10_000_000),
+    help="Todos in all, spread over the users' Inboxes.",
+)
 @click.option("--password", default="password123", show_default=True)
 @click.option("--prefix", default="user", show_default=True, help="Usernames are <prefix>N.")
 def seed(users: int, todos: int, password: str, prefix: str) -> None:
@@ -58,8 +68,10 @@ def seed(users: int, todos: int, password: str, prefix: str) -> None:
         names = seeding.seed(users=users, todos=todos, password=password, prefix=prefix)
     except TodoscaleError as exc:
         raise click.ClickException(_describe(exc)) from exc
-    click.echo(f"Seeded {len(names)} users ({names[0]}..{names[-1]}, password {password!r}) "
-               f"and {todos} todos in {time.perf_counter() - started:.1f} s.")
+    click.echo(
+        f"Seeded {len(names)} users ({names[0]}..{names[-1]}, password {password!r}) "
+        f"and {todos} todos in {time.perf_counter() - started:.1f} s."
+    )
 
 
 def _describe(exc: TodoscaleError) -> str:

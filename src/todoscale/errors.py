@@ -19,27 +19,45 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/"
 
 
-def problem(status: int, detail: str, *, errors: dict[str, list[str]] | None = None,
-            headers: dict[str, str] | None = None) -> Response:
+def problem(
+    status: int,
+    detail: str,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """An `application/problem+json` response."""
-    body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase,
-                            "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
     if errors is not None:
         body["errors"] = errors
     return current_app.response_class(
-        response=orjson.dumps(body), status=status, headers=headers,
+        response=orjson.dumps(body),
+        status=status,
+        headers=headers,
         mimetype="application/problem+json",
     )
 
 
-def _respond(status: int, detail: str, *, errors: dict[str, list[str]] | None = None,
-             headers: dict[str, str] | None = None) -> Response:
+def _respond(
+    status: int,
+    detail: str,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """problem+json under `/api/`, else the error page (the detail is for machines: the
     page says in the reader's language what the status means)."""
     if request.path.startswith(API_PREFIX):
         return problem(status, detail, errors=errors, headers=headers)
     return current_app.response_class(
-        render_template("errors/error.html", status=status), status=status, headers=headers,
+        render_template("errors/error.html", status=status),
+        status=status,
+        headers=headers,
         mimetype="text/html",
     )
 

@@ -115,3 +115,14 @@ def test_sharing_one_list_reveals_nothing_else(alice, bob, alices):
     assert bob.get(f"{LISTS}/{alices['inbox']}").status_code == 404
     items = bob.get(TODOS, query_string={"limit": 100}).get_json()["items"]
     assert [item["id"] for item in items] == [alices["todo"]]
+
+
+@pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
+def test_conditional_requests_on_anothers_todo_are_404_not_412_or_304(alice, bob, alices, header):
+    url = f"{TODOS}/{alices['todo']}"
+    etag = alice.get(url).headers["ETag"]
+
+    for tag in (etag, '"stale"', "*"):
+        for method in ("get", "patch"):
+            response = getattr(bob, method)(url, json={"title": "x"}, headers={header: tag})
+            assert response.status_code == 404, (method, tag, response.status_code)

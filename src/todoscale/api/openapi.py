@@ -18,9 +18,18 @@ bp = Blueprint("openapi", __name__)
 _SWAGGER_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 
 _MODELS: list[type[BaseModel]] = [
-    schemas.UserCreate, schemas.UserRead, schemas.TokenRead, schemas.ListCreate,
-    schemas.ListUpdate, schemas.ListRead, schemas.ListCollection, schemas.MemberCreate,
-    schemas.TodoCreate, schemas.TodoUpdate, schemas.TodoRead, schemas.TodoPage,
+    schemas.UserCreate,
+    schemas.UserRead,
+    schemas.TokenRead,
+    schemas.ListCreate,
+    schemas.ListUpdate,
+    schemas.ListRead,
+    schemas.ListCollection,
+    schemas.MemberCreate,
+    schemas.TodoCreate,
+    schemas.TodoUpdate,
+    schemas.TodoRead,
+    schemas.TodoPage,
     schemas.Problem,
 ]
 
@@ -44,9 +53,16 @@ def _json(model: type[BaseModel]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": _ref(model)}}}
 
 
-def _op(summary: str, *, ok: str, out: type[BaseModel] | None = None,
-        body: type[BaseModel] | None = None, fails: str = "", auth: bool = True,
-        params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _op(
+    summary: str,
+    *,
+    ok: str,
+    out: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    fails: str = "",
+    auth: bool = True,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     responses: dict[str, Any] = {ok: {"description": "Success", **(_json(out) if out else {})}}
     for code in fails.split():
         problem = {"application/problem+json": {"schema": _ref(schemas.Problem)}}
@@ -65,8 +81,13 @@ def _path_param(name: str) -> dict[str, Any]:
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 def _paths() -> dict[str, Any]:
@@ -75,52 +96,103 @@ def _paths() -> dict[str, Any]:
     page_params = [
         _query("list_id", {"type": "string"}, "Only this list's todos"),
         _query("completed", {"type": "boolean"}, "Only done (true) or open (false) todos"),
-        _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
-               "Page size"),
+        _query(
+            "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "Page size"
+        ),
         _query("cursor", {"type": "string"}, "`next_cursor` of the previous page"),
     ]
     return {
-        "/users": {"post": _op("Register", ok="201", out=s.UserRead, body=s.UserCreate,
-                               fails="400 409 413 422", auth=False)},
+        "/users": {
+            "post": _op(
+                "Register",
+                ok="201",
+                out=s.UserRead,
+                body=s.UserCreate,
+                fails="400 409 413 422",
+                auth=False,
+            )
+        },
         "/users/me": {"get": _op("The caller's account", ok="200", out=s.UserRead, fails="401")},
-        "/users/{user_id}": {"get": _op("A user: only the caller's own account", ok="200",
-                                        out=s.UserRead, fails="401 404",
-                                        params=[_path_param("user_id")])},
+        "/users/{user_id}": {
+            "get": _op(
+                "A user: only the caller's own account",
+                ok="200",
+                out=s.UserRead,
+                fails="401 404",
+                params=[_path_param("user_id")],
+            )
+        },
         "/tokens": {
-            "post": {**_op("Issue a token (HTTP Basic)", ok="201", out=s.TokenRead, fails="401"),
-                     "security": [{"basic": []}]},
+            "post": {
+                **_op("Issue a token (HTTP Basic)", ok="201", out=s.TokenRead, fails="401"),
+                "security": [{"basic": []}],
+            },
             "delete": _op("Revoke the bearer token", ok="204", fails="401"),
         },
         "/lists": {
             "get": _op("Lists the caller can see", ok="200", out=s.ListCollection, fails="401"),
-            "post": _op("Create a list", ok="201", out=s.ListRead, body=s.ListCreate,
-                        fails="400 401 422"),
+            "post": _op(
+                "Create a list", ok="201", out=s.ListRead, body=s.ListCreate, fails="400 401 422"
+            ),
         },
         "/lists/{list_id}": {
             "get": _op("One list", ok="200", out=s.ListRead, fails="401 404", params=[list_id]),
-            "patch": _op("Rename a list", ok="200", out=s.ListRead, body=s.ListUpdate,
-                         fails="400 401 403 404 422", params=[list_id]),
-            "delete": _op("Delete a list and its todos", ok="204", fails="401 403 404 409",
-                          params=[list_id]),
+            "patch": _op(
+                "Rename a list",
+                ok="200",
+                out=s.ListRead,
+                body=s.ListUpdate,
+                fails="400 401 403 404 422",
+                params=[list_id],
+            ),
+            "delete": _op(
+                "Delete a list and its todos", ok="204", fails="401 403 404 409", params=[list_id]
+            ),
         },
         "/lists/{list_id}/members": {
-            "post": _op("Share a list", ok="201", out=s.ListRead, body=s.MemberCreate,
-                        fails="400 401 403 404 409 422", params=[list_id]),
+            "post": _op(
+                "Share a list",
+                ok="201",
+                out=s.ListRead,
+                body=s.MemberCreate,
+                fails="400 401 403 404 409 422",
+                params=[list_id],
+            ),
         },
         "/lists/{list_id}/members/{username}": {
-            "delete": _op("Remove a member", ok="204", fails="401 403 404",
-                          params=[list_id, _path_param("username")]),
+            "delete": _op(
+                "Remove a member",
+                ok="204",
+                fails="401 403 404",
+                params=[list_id, _path_param("username")],
+            ),
         },
         "/todos": {
-            "get": _op("A page of todos, newest first", ok="200", out=s.TodoPage,
-                       fails="400 401 404", params=page_params),
-            "post": _op("Add a todo", ok="201", out=s.TodoRead, body=s.TodoCreate,
-                        fails="400 401 404 413 422"),
+            "get": _op(
+                "A page of todos, newest first",
+                ok="200",
+                out=s.TodoPage,
+                fails="400 401 404",
+                params=page_params,
+            ),
+            "post": _op(
+                "Add a todo",
+                ok="201",
+                out=s.TodoRead,
+                body=s.TodoCreate,
+                fails="400 401 404 413 422",
+            ),
         },
         "/todos/{todo_id}": {
             "get": _op("One todo", ok="200", out=s.TodoRead, fails="401 404", params=[todo_id]),
-            "patch": _op("Change a todo", ok="200", out=s.TodoRead, body=s.TodoUpdate,
-                         fails="400 401 404 412 422", params=[todo_id]),
+            "patch": _op(
+                "Change a todo",
+                ok="200",
+                out=s.TodoRead,
+                body=s.TodoUpdate,
+                fails="400 401 404 412 422",
+                params=[todo_id],
+            ),
             "delete": _op("Delete a todo", ok="204", fails="401 404", params=[todo_id]),
         },
     }
@@ -179,4 +251,3 @@ def asset(filename: str) -> ResponseReturnValue:
     if filename == "docs-init.js":
         return Response(_DOCS_INIT, mimetype="text/javascript")
     return send_from_directory(_SWAGGER_DIST, filename, max_age=86400)
-

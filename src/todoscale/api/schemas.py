@@ -34,10 +34,12 @@ def _require_string(value: Any) -> Any:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_string)]
 StrictText = Annotated[str, Field(strict=True)]
 # Titles and names are limited after trimming (API.md), so trim before counting.
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                         max_length=rules.TITLE_MAX)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                        max_length=rules.NAME_MAX)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.TITLE_MAX)
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.NAME_MAX)
+]
 
 
 class Schema(BaseModel):
@@ -184,17 +186,28 @@ def base_url() -> str:
 # Timestamps stay datetimes here: the JSON provider (orjson) writes them as RFC 3339 with `Z`.
 def user_json(user: User) -> dict[str, Any]:
     """The `UserRead` shape of a user."""
-    return {"id": user.id, "username": user.username, "email": user.email,
-            "created_at": user.created_at, "url": f"{base_url()}/users/{user.id}"}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "created_at": user.created_at,
+        "url": f"{base_url()}/users/{user.id}",
+    }
 
 
 def list_json(info: ListInfo) -> dict[str, Any]:
     """The `ListRead` shape of a described list."""
     todo_list = info.todo_list
-    return {"id": todo_list.id, "name": todo_list.name, "owner": todo_list.owner.username,
-            "members": info.members, "is_default": todo_list.is_default,
-            "todo_count": info.todo_count, "created_at": todo_list.created_at,
-            "url": f"{base_url()}/lists/{todo_list.id}"}
+    return {
+        "id": todo_list.id,
+        "name": todo_list.name,
+        "owner": todo_list.owner.username,
+        "members": info.members,
+        "is_default": todo_list.is_default,
+        "todo_count": info.todo_count,
+        "created_at": todo_list.created_at,
+        "url": f"{base_url()}/lists/{todo_list.id}",
+    }
 
 
 def todo_json(todo: Todo | Row[Any], base: str | None = None) -> dict[str, Any]:

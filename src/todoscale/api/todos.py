@@ -27,8 +27,10 @@ def index() -> ResponseReturnValue:
         cursor=request.args.get("cursor") or None,
     )
     base = base_url()
-    body = {"items": [todo_json(todo, base) for todo in page.items],
-            "next_cursor": page.next_cursor}
+    body = {
+        "items": [todo_json(todo, base) for todo in page.items],
+        "next_cursor": page.next_cursor,
+    }
     if page.next_cursor is None:
         return body
     query = urlencode({**request.args.to_dict(), "cursor": page.next_cursor})
@@ -40,8 +42,9 @@ def index() -> ResponseReturnValue:
 def create() -> ResponseReturnValue:
     """Add a todo."""
     body = parse(TodoCreate)
-    todo = todos.create_todo(current_user(), title=body.title, list_id=body.list_id,
-                             notes=body.notes, due_at=body.due_at)
+    todo = todos.create_todo(
+        current_user(), title=body.title, list_id=body.list_id, notes=body.notes, due_at=body.due_at
+    )
     data = todo_json(todo)
     return data, 201, {"Location": data["url"], "ETag": todos.etag_of(todo)}
 
@@ -62,8 +65,9 @@ def get(todo_id: str) -> ResponseReturnValue:
 def update(todo_id: str) -> ResponseReturnValue:
     """Change some fields; with `If-Match`, only if the todo is still that version (else 412)."""
     changes = parse(TodoUpdate).model_dump(exclude_unset=True)
-    todo = todos.edit_todo(current_user(), todo_id, changes,
-                           if_match=request.headers.get("If-Match"))
+    todo = todos.edit_todo(
+        current_user(), todo_id, changes, if_match=request.headers.get("If-Match")
+    )
     return todo_json(todo), {"ETag": todos.etag_of(todo)}
 
 

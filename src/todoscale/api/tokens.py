@@ -17,8 +17,9 @@ def create() -> ResponseReturnValue:
     """Issue a token for the user named by HTTP Basic credentials."""
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
-        raise AuthenticationError("Send your username and password with HTTP Basic.",
-                                  scheme="Basic")
+        raise AuthenticationError(
+            "Send your username and password with HTTP Basic.", scheme="Basic"
+        )
     try:
         user = authenticate(auth.username, auth.password)
     except AuthenticationError as exc:

@@ -24,7 +24,7 @@ _serializer = TaggedJSONSerializer()
 
 # Paths that never use the browser session: the API authenticates with bearer tokens, and
 # static files need no database round trip.
-_SESSIONLESS = ("/api/", "/static/")
+_SESSIONLESS = ("/api/", "/static/", "/healthz", "/readyz", "/metrics")
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
@@ -74,6 +74,8 @@ class DatabaseSessionInterface(SessionInterface):
         assert isinstance(session, ServerSession)
         if session.accessed:
             response.vary.add("Cookie")
+        if session.token is None and not session and not session.stale_cookie:
+            return  # an anonymous visit that stored nothing: no row, no cookie, no query
         # Whatever a failed use case left unflushed in the database session must not ride
         # along on the commits below.
         db.session.rollback()

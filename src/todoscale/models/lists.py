@@ -21,8 +21,13 @@ class TodoList(db.Model):  # type: ignore[name-defined]
     __tablename__ = "lists"
     __table_args__ = (
         # At most one default list (the Inbox) per owner.
-        Index("uq_lists_default_per_owner", "owner_id", unique=True,
-              sqlite_where=text("is_default"), postgresql_where=text("is_default")),
+        Index(
+            "uq_lists_default_per_owner",
+            "owner_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -15,9 +15,7 @@ class User(db.Model):  # type: ignore[name-defined]
     """A person who owns lists and todos. Usernames and emails are unique, case-insensitively."""
 
     __tablename__ = "users"
-    __table_args__ = (
-        Index("uq_users_username_lower", func.lower("username"), unique=True),
-    )
+    __table_args__ = (Index("uq_users_username_lower", func.lower("username"), unique=True),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     username: Mapped[str] = mapped_column(String(32), nullable=False)

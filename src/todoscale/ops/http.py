@@ -14,8 +14,10 @@ logger = logging.getLogger("todoscale.request")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-CSP = ("default-src 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; "
-       "form-action 'self'; img-src 'self' data:; connect-src 'self' ws: wss:")
+CSP = (
+    "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; "
+    "form-action 'self'; img-src 'self' data:; connect-src 'self' ws: wss:"
+)
 _SECURITY_HEADERS = [
     ("Content-Security-Policy", CSP),
     ("X-Content-Type-Options", "nosniff"),
@@ -40,12 +42,17 @@ def _finish(response: Response) -> Response:
         response.headers.add(*_HSTS)
     if current_app.config["REQUEST_LOG"]:
         user = g.get("user")
-        logger.info("request", extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - g.started) * 1000, 3),
-            "user_id": user.id if user is not None else None,
-            "remote_addr": request.remote_addr,
-        })
+        logger.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.started) * 1000, 3),
+                "user_id": user.id if user is not None else None,
+                "remote_addr": request.remote_addr,
+            },
+        )
     return response
 
 

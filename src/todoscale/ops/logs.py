@@ -40,17 +40,25 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str) -> None:
     """Send the app's and the servers' logs to stderr as JSON lines."""
-    logging.config.dictConfig({
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter}},
-        "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
-                                "filters": ["request_id"], "stream": "ext://sys.stderr"}},
-        "loggers": {
-            "todoscale": {"level": level, "handlers": ["stderr"], "propagate": False},
-            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
-        },
-        "root": {"level": "WARNING", "handlers": ["stderr"]},
-    })
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "filters": {"request_id": {"()": RequestIdFilter}},
+            "formatters": {"json": {"()": JsonFormatter}},
+            "handlers": {
+                "stderr": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "filters": ["request_id"],
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "loggers": {
+                "todoscale": {"level": level, "handlers": ["stderr"], "propagate": False},
+                "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+                "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            },
+            "root": {"level": "WARNING", "handlers": ["stderr"]},
+        }
+    )

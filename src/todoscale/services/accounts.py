@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
+from todoscale.cache import invalidate, local_cache
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
@@ -42,8 +43,9 @@ def register_user(username: str, email: str, password: str, *, is_admin: bool = 
     """Create a user with its default `Inbox` list; 409 when the username or email is taken."""
     username, email = check_registration(username, email, password)
     _check_available(username, email)
-    user = User(username=username, email=email, password_hash=hash_password(password),
-                is_admin=is_admin)
+    user = User(
+        username=username, email=email, password_hash=hash_password(password), is_admin=is_admin
+    )
     inbox = TodoList(owner=user, name=DEFAULT_LIST_NAME, is_default=True)
     db.session.add_all([user, inbox, Membership(todo_list=inbox, user=user, role=OWNER)])
     try:
@@ -92,6 +94,7 @@ def authenticate(username: str, password: str) -> User:
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         db.session.commit()
+        invalidate(AUTH_SCOPE)
     return user
 
 
@@ -111,10 +114,12 @@ def issue_token(user: User) -> tuple[str, datetime]:
 _USERS, _TOKENS = User.__table__, ApiToken.__table__
 # Built once: the hot path of every API request. Core, not ORM loading, keeps it cheap.
 _USER_FOR_TOKEN = (
-    select(_USERS)
+    select(_USERS, _TOKENS.c.expires_at.label("token_expires_at"))
     .join(_TOKENS, _TOKENS.c.user_id == _USERS.c.id)
     .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.expires_at > bindparam("now"))
 )
+# The local cache scope of every token lookup: bumped by each revocation.
+AUTH_SCOPE = "auth"
 
 
 def user_for_token(token: str) -> User | None:
@@ -124,12 +129,23 @@ def user_for_token(token: str) -> User | None:
     """
     if not token or len(token) > 256:
         return None
-    row = db.session.connection().execute(
-        _USER_FOR_TOKEN, {"digest": _digest(token), "now": utcnow()}
-    ).first()
-    if row is None:
+    digest, now = _digest(token), utcnow()
+    cache, key = local_cache(), f"token:{digest}"
+    cached = cache.get(key) if cache is not None else None
+    if cached is None:
+        stamp = cache.stamp(AUTH_SCOPE) if cache is not None else b""
+        row = (
+            db.session.connection().execute(_USER_FOR_TOKEN, {"digest": digest, "now": now}).first()
+        )
+        if row is None:
+            return None
+        cached = row._asdict()
+        if cache is not None:
+            cache.put(key, cached, AUTH_SCOPE, stamp)
+    fields = dict(cached)
+    if fields.pop("token_expires_at") <= now:
         return None
-    user = User(**row._mapping)
+    user = User(**fields)
     make_transient_to_detached(user)
     return user
 
@@ -140,6 +156,7 @@ def revoke_token(token: str) -> None:
         delete(ApiToken).where(ApiToken.token_hash == _digest(token)).returning(ApiToken.user_id)
     ).first()
     db.session.commit()
+    invalidate(AUTH_SCOPE)  # after commit: no process may accept the token from its cache
     if row is not None:
         tokens_revoked.send(revoke_token, user_id=row[0])
 

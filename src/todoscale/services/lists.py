@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from todoscale.cache import invalidate, local_cache
 from todoscale.exceptions import AccessDeniedError, ConflictError, NotFoundError
 from todoscale.extensions import db
 from todoscale.models import MEMBER, OWNER, Membership, Todo, TodoList, User, new_id
@@ -48,10 +49,23 @@ def _owned_list(actor: User, list_id: str) -> TodoList:
 _VISIBLE_LIST_IDS = select(Membership.list_id).where(Membership.user_id == bindparam("user_id"))
 
 
+def member_scope(user_id: str) -> str:
+    """The local cache scope of what `user_id` can see: bumped when their lists change."""
+    return f"member:{user_id}"
+
+
 def visible_list_ids(actor: User) -> list[str]:
     """Ids of every list `actor` can see."""
+    cache, key = local_cache(), f"lists:{actor.id}"
+    cached: list[str] | None = cache.get(key) if cache is not None else None
+    if cached is not None:
+        return cached
+    stamp = cache.stamp(member_scope(actor.id)) if cache is not None else b""
     rows = db.session.connection().execute(_VISIBLE_LIST_IDS, {"user_id": actor.id})
-    return [list_id for (list_id,) in rows]
+    ids = [list_id for (list_id,) in rows]
+    if cache is not None:
+        cache.put(key, ids, member_scope(actor.id), stamp)
+    return ids
 
 
 def default_list_id(actor: User) -> str:
@@ -77,7 +91,8 @@ def describe(lists: list[TodoList]) -> list[ListInfo]:
     for list_id, username in rows:
         members[list_id].append(username)
     counts: dict[str, int] = {
-        list_id: count for list_id, count in db.session.execute(
+        list_id: count
+        for list_id, count in db.session.execute(
             select(Todo.list_id, func.count()).where(Todo.list_id.in_(ids)).group_by(Todo.list_id)
         )
     }
@@ -91,12 +106,14 @@ def get_list(actor: User, list_id: str) -> ListInfo:
 
 def list_lists(actor: User) -> list[ListInfo]:
     """Every list `actor` owns or is a member of, default first, then oldest first."""
-    lists = list(db.session.scalars(
-        select(TodoList)
-        .join(Membership, Membership.list_id == TodoList.id)
-        .where(Membership.user_id == actor.id)
-        .order_by(TodoList.is_default.desc(), TodoList.created_at, TodoList.id)
-    ))
+    lists = list(
+        db.session.scalars(
+            select(TodoList)
+            .join(Membership, Membership.list_id == TodoList.id)
+            .where(Membership.user_id == actor.id)
+            .order_by(TodoList.is_default.desc(), TodoList.created_at, TodoList.id)
+        )
+    )
     return describe(lists)
 
 
@@ -105,6 +122,7 @@ def create_list(actor: User, name: str) -> ListInfo:
     todo_list = TodoList(id=new_id(), owner_id=actor.id, name=check_list_name(name))
     db.session.add_all([todo_list, Membership(todo_list=todo_list, user_id=actor.id, role=OWNER)])
     db.session.commit()
+    invalidate(member_scope(actor.id))
     list_updated.send(create_list, todo_list=todo_list)
     return get_list(actor, todo_list.id)
 
@@ -123,15 +141,16 @@ def delete_list(actor: User, list_id: str) -> None:
     todo_list = _owned_list(actor, list_id)
     if todo_list.is_default:
         raise ConflictError("The default list cannot be deleted.")
-    member_ids = list(db.session.scalars(
-        select(Membership.user_id).where(Membership.list_id == list_id)
-    ))
+    member_ids = list(
+        db.session.scalars(select(Membership.user_id).where(Membership.list_id == list_id))
+    )
     # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on, and
     # being explicit keeps the unit of work obvious on every engine.
     db.session.execute(delete(Todo).where(Todo.list_id == list_id))
     db.session.execute(delete(Membership).where(Membership.list_id == list_id))
     db.session.execute(delete(TodoList).where(TodoList.id == list_id))
     db.session.commit()
+    invalidate(*(member_scope(user_id) for user_id in member_ids))
     list_deleted.send(delete_list, list_id=list_id, member_ids=member_ids)
 
 
@@ -149,6 +168,7 @@ def share_list(actor: User, list_id: str, *, username: str) -> ListInfo:
     except IntegrityError as exc:
         db.session.rollback()
         raise ConflictError(f"{user.username} is already a member of this list.") from exc
+    invalidate(member_scope(user.id))
     membership_changed.send(share_list, list_id=list_id, user_id=user.id, added=True)
     return get_list(actor, list_id)
 
@@ -166,4 +186,5 @@ def remove_member(actor: User, list_id: str, *, username: str) -> None:
         raise ConflictError("The owner cannot leave their own list; delete it instead.")
     db.session.delete(membership)
     db.session.commit()
+    invalidate(member_scope(user.id))
     membership_changed.send(remove_member, list_id=list_id, user_id=user.id, added=False)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
+from todoscale.cache import invalidate
 from todoscale.exceptions import AuthenticationError, ValidationError
 from todoscale.extensions import db
 from todoscale.models import User, WebSession
-from todoscale.services.accounts import authenticate, hash_password
+from todoscale.services.accounts import AUTH_SCOPE, authenticate, hash_password
 from todoscale.services.rules import Message, check_locale, check_password
 from todoscale.signals import sessions_ended
 
@@ -16,6 +17,7 @@ def set_locale(actor: User, locale: str | None) -> User:
     """Save the language the web UI speaks to `actor`; None follows the browser again."""
     actor.locale = check_locale(locale) if locale else None
     db.session.commit()
+    invalidate(AUTH_SCOPE)  # token lookups cache the user row
     return actor
 
 
@@ -35,5 +37,6 @@ def change_password(actor: User, current_password: str, new_password: str) -> Us
     actor.password_hash = hash_password(new_password)
     db.session.execute(delete(WebSession).where(WebSession.user_id == actor.id))
     db.session.commit()
+    invalidate(AUTH_SCOPE)  # token lookups cache the user row
     sessions_ended.send(change_password, user_id=actor.id)
     return actor

@@ -46,9 +46,15 @@ def check_password(password: str, field: str = "password") -> str:
             {field: [Message("must be at least %(minimum)d characters", minimum=PASSWORD_MIN)]}
         )
     if len(password) > PASSWORD_MAX or "\x00" in password:
-        raise ValidationError({field: [Message(
-            "must be at most %(maximum)d characters, without NUL", maximum=PASSWORD_MAX
-        )]})
+        raise ValidationError(
+            {
+                field: [
+                    Message(
+                        "must be at most %(maximum)d characters, without NUL", maximum=PASSWORD_MAX
+                    )
+                ]
+            }
+        )
     return password
 
 
@@ -66,10 +72,15 @@ def check_text(field: str, value: str, *, maximum: int, trim: bool, minimum: int
     if trim:
         value = value.strip()
     if len(value) < minimum:
-        raise ValidationError({field: [
-            Message("must not be empty") if minimum == 1 else
-            Message("must be at least %(minimum)d characters", minimum=minimum)
-        ]})
+        raise ValidationError(
+            {
+                field: [
+                    Message("must not be empty")
+                    if minimum == 1
+                    else Message("must be at least %(minimum)d characters", minimum=minimum)
+                ]
+            }
+        )
     if len(value) > maximum:
         raise ValidationError(
             {field: [Message("must be at most %(maximum)d characters", maximum=maximum)]}
@@ -103,9 +114,7 @@ def check_registration(username: str, email: str, password: str) -> tuple[str, s
     """Return the username and normalised email, or raise with every field at fault."""
     errors: dict[str, list[str]] = {}
     if not _USERNAME.match(username):
-        errors["username"] = [
-            Message("must be 3-32 characters of letters, digits, '_', '.', '-'")
-        ]
+        errors["username"] = [Message("must be 3-32 characters of letters, digits, '_', '.', '-'")]
     email = email.strip().lower()
     if len(email) > 254 or "\x00" in email or not _EMAIL.match(email):
         errors["email"] = [Message("must be an email address")]

@@ -19,8 +19,9 @@ def seed(*, users: int, todos: int, password: str, prefix: str = "user") -> list
     round-robin over their Inboxes, newest last; return the usernames. One transaction."""
     names = [f"{prefix}{n}" for n in range(1, users + 1)]
     taken = db.session.scalar(
-        select(func.count()).select_from(User).where(func.lower(User.username).in_(
-            [name.lower() for name in names]))
+        select(func.count())
+        .select_from(User)
+        .where(func.lower(User.username).in_([name.lower() for name in names]))
     )
     if taken:
         raise ConflictError(f"Some of {names[0]}..{names[-1]} exist already; use --prefix.")
@@ -29,12 +30,28 @@ def seed(*, users: int, todos: int, password: str, prefix: str = "user") -> list
     user_rows, list_rows, member_rows = [], [], []
     for name in names:
         user_id, list_id = new_id(), new_id()
-        user_rows.append({"id": user_id, "username": name, "email": f"{name}@example.com",
-                          "password_hash": password_hash, "is_admin": False, "created_at": now})
-        list_rows.append({"id": list_id, "owner_id": user_id, "name": DEFAULT_LIST_NAME,
-                          "is_default": True, "created_at": now})
-        member_rows.append({"list_id": list_id, "user_id": user_id, "role": OWNER,
-                            "created_at": now})
+        user_rows.append(
+            {
+                "id": user_id,
+                "username": name,
+                "email": f"{name}@example.com",
+                "password_hash": password_hash,
+                "is_admin": False,
+                "created_at": now,
+            }
+        )
+        list_rows.append(
+            {
+                "id": list_id,
+                "owner_id": user_id,
+                "name": DEFAULT_LIST_NAME,
+                "is_default": True,
+                "created_at": now,
+            }
+        )
+        member_rows.append(
+            {"list_id": list_id, "user_id": user_id, "role": OWNER, "created_at": now}
+        )
     if user_rows:
         db.session.execute(insert(User), user_rows)
         db.session.execute(insert(TodoList), list_rows)
@@ -44,10 +61,21 @@ def seed(*, users: int, todos: int, password: str, prefix: str = "user") -> list
         for n in range(start, min(start + BATCH, todos)):
             created = now - timedelta(seconds=todos - n)
             owner = list_rows[n % len(list_rows)]
-            batch.append({"id": new_id(), "list_id": owner["id"], "creator_id": owner["owner_id"],
-                          "title": f"Todo number {n + 1}", "notes": "", "completed": n % 5 == 0,
-                          "completed_at": created if n % 5 == 0 else None, "due_at": None,
-                          "created_at": created, "updated_at": created, "version": 1})
+            batch.append(
+                {
+                    "id": new_id(),
+                    "list_id": owner["id"],
+                    "creator_id": owner["owner_id"],
+                    "title": f"Todo number {n + 1}",
+                    "notes": "",
+                    "completed": n % 5 == 0,
+                    "completed_at": created if n % 5 == 0 else None,
+                    "due_at": None,
+                    "created_at": created,
+                    "updated_at": created,
+                    "version": 1,
+                }
+            )
         db.session.execute(insert(Todo), batch)
     db.session.commit()
     return names

@@ -40,8 +40,18 @@ def etag_of(todo: Todo | Row[Any]) -> str:
 
 _TODOS = Todo.__table__
 # What a reader sees of a todo, in this order (the creator stays internal).
-READ_COLUMNS = ("id", "list_id", "title", "notes", "completed", "completed_at", "due_at",
-                "created_at", "updated_at", "version")
+READ_COLUMNS = (
+    "id",
+    "list_id",
+    "title",
+    "notes",
+    "completed",
+    "completed_at",
+    "due_at",
+    "created_at",
+    "updated_at",
+    "version",
+)
 
 
 def _page_of(n: int, completed: bool, after: bool, limit: Any) -> Select[Any]:
@@ -52,8 +62,12 @@ def _page_of(n: int, completed: bool, after: bool, limit: Any) -> Select[Any]:
     if after:
         created_at: Any = bindparam("after_created")
         item_id: Any = bindparam("after_id")
-        query = query.where(or_(_TODOS.c.created_at < created_at,
-                                and_(_TODOS.c.created_at == created_at, _TODOS.c.id < item_id)))
+        query = query.where(
+            or_(
+                _TODOS.c.created_at < created_at,
+                and_(_TODOS.c.created_at == created_at, _TODOS.c.id < item_id),
+            )
+        )
     return query.order_by(_TODOS.c.created_at.desc(), _TODOS.c.id.desc()).limit(limit)
 
 
@@ -67,14 +81,20 @@ def _page_query(lists: int, completed: bool, after: bool) -> Select[Any]:
     limit: Any = bindparam("limit")
     if lists == 1:
         return _page_of(0, completed, after, limit)
-    merged = union_all(*(
-        _page_of(n, completed, after, limit).subquery().select() for n in range(lists)
-    )).subquery()
+    merged = union_all(
+        *(_page_of(n, completed, after, limit).subquery().select() for n in range(lists))
+    ).subquery()
     return select(merged).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit)
 
 
-def list_todos(actor: User, *, list_id: str | None = None, completed: bool | None = None,
-               limit: int = 10, cursor: str | None = None) -> Page:
+def list_todos(
+    actor: User,
+    *,
+    list_id: str | None = None,
+    completed: bool | None = None,
+    limit: int = 10,
+    cursor: str | None = None,
+) -> Page:
     """A page of the todos `actor` can see (in one list, or all), newest first.
 
     Keyset paging on (created_at, id): a todo inserted while a client pages sorts before
@@ -110,14 +130,26 @@ def visible_todo(actor: User, todo_id: str) -> Todo:
     return todo
 
 
-def create_todo(actor: User, *, title: str, list_id: str | None = None, notes: str = "",
-                due_at: datetime | None = None) -> Todo:
+def create_todo(
+    actor: User,
+    *,
+    title: str,
+    list_id: str | None = None,
+    notes: str = "",
+    due_at: datetime | None = None,
+) -> Todo:
     """Add a todo to a list `actor` can see (their default list when none is named)."""
     target = visible_list(actor, list_id).id if list_id else default_list_id(actor)
     now = utcnow()
-    todo = Todo(list_id=target, creator_id=actor.id, title=check_title(title),
-                notes=check_notes(notes), due_at=check_due_at(due_at),
-                created_at=now, updated_at=now)
+    todo = Todo(
+        list_id=target,
+        creator_id=actor.id,
+        title=check_title(title),
+        notes=check_notes(notes),
+        due_at=check_due_at(due_at),
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(todo)
     db.session.commit()
     todo_created.send(create_todo, todo=todo)
@@ -149,8 +181,9 @@ def _apply(actor: User, todo: Todo, changes: dict[str, Any]) -> bool:
     return changed
 
 
-def edit_todo(actor: User, todo_id: str, changes: dict[str, Any], *,
-              if_match: str | None = None) -> Todo:
+def edit_todo(
+    actor: User, todo_id: str, changes: dict[str, Any], *, if_match: str | None = None
+) -> Todo:
     """Change some fields of a todo; with `if_match`, only if it is still that version.
 
     The UPDATE itself is conditional on the version read (SQLAlchemy's version counter),

@@ -1,0 +1,101 @@
+"""Cached token lookups and memberships across two app instances of one host: a change
+made through one is seen by the other at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Account
+from todoscale import create_app
+
+
+@pytest.fixture
+def twin_clients(app, database_url, tmp_path):
+    """Two more app instances with the local cache on, sharing one instance folder (as
+    the workers of one host do) and the suite's database."""
+    clients = []
+    for _ in range(2):
+        other = create_app(
+            {
+                "ENV_NAME": "testing",
+                "INSTANCE_PATH": str(tmp_path),
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "LOCAL_CACHE": "on",
+            }
+        )
+        clients.append(other.test_client())
+    return clients
+
+
+def test_a_token_revoked_through_one_instance_fails_at_once_on_the_other(twin_clients):
+    one, two = twin_clients
+    alice = Account(one, "alice")
+    headers = alice.headers
+    assert two.get("/api/v1/users/me", headers=headers).status_code == 200  # cached in two
+
+    assert one.delete("/api/v1/tokens", headers=headers).status_code == 204
+
+    assert two.get("/api/v1/users/me", headers=headers).status_code == 401
+
+
+def test_a_list_shared_through_one_instance_is_seen_at_once_through_the_other(twin_clients):
+    one, two = twin_clients
+    alice, bob = Account(one, "alice"), Account(one, "bob")
+    shared = alice.post("/api/v1/lists", json={"name": "Groceries"}).get_json()
+    alice.post("/api/v1/todos", json={"title": "milk", "list_id": shared["id"]})
+    bob_there = {"Authorization": f"Bearer {bob.token}"}
+    assert two.get("/api/v1/todos", headers=bob_there).get_json()["items"] == []  # cached
+
+    one.post(
+        f"/api/v1/lists/{shared['id']}/members", json={"username": "bob"}, headers=alice.headers
+    )
+
+    titles = [t["title"] for t in two.get("/api/v1/todos", headers=bob_there).get_json()["items"]]
+    assert titles == ["milk"]
+
+
+def test_a_member_removed_through_one_instance_loses_access_at_once_on_the_other(twin_clients):
+    one, two = twin_clients
+    alice, bob = Account(one, "alice"), Account(one, "bob")
+    shared = alice.post("/api/v1/lists", json={"name": "Groceries"}).get_json()
+    alice.post("/api/v1/todos", json={"title": "milk", "list_id": shared["id"]})
+    alice.post(f"/api/v1/lists/{shared['id']}/members", json={"username": "bob"})
+    bob_there = {"Authorization": f"Bearer {bob.token}"}
+    assert len(two.get("/api/v1/todos", headers=bob_there).get_json()["items"]) == 1
+
+    assert alice.delete(f"/api/v1/lists/{shared['id']}/members/bob").status_code == 204
+
+    assert two.get("/api/v1/todos", headers=bob_there).get_json()["items"] == []
+
+
+def test_a_deleted_list_disappears_at_once_from_every_members_listing(twin_clients):
+    one, two = twin_clients
+    alice, bob = Account(one, "alice"), Account(one, "bob")
+    shared = alice.post("/api/v1/lists", json={"name": "Trip"}).get_json()
+    alice.post("/api/v1/todos", json={"title": "tickets", "list_id": shared["id"]})
+    alice.post(f"/api/v1/lists/{shared['id']}/members", json={"username": "bob"})
+    bob_there = {"Authorization": f"Bearer {bob.token}"}
+    assert len(two.get("/api/v1/todos", headers=bob_there).get_json()["items"]) == 1
+
+    assert alice.delete(f"/api/v1/lists/{shared['id']}").status_code == 204
+
+    assert two.get("/api/v1/todos", headers=bob_there).get_json()["items"] == []
+
+
+def test_auto_mode_turns_the_cache_on_only_for_sqlite(tmp_path):
+    sqlite = create_app(
+        {
+            "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(tmp_path / "a"),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/a.db",
+        }
+    )
+    server = create_app(
+        {
+            "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(tmp_path / "b"),
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/x",
+        }
+    )
+    assert "todoscale.local_cache" in sqlite.extensions
+    assert "todoscale.local_cache" not in server.extensions

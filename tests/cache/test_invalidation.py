@@ -7,15 +7,15 @@ import pytest
 
 from tests.conftest import Account
 from todoscale import create_app
+from todoscale.extensions import db
 
 
 @pytest.fixture
 def twin_clients(app, database_url, tmp_path):
     """Two more app instances with the local cache on, sharing one instance folder (as
     the workers of one host do) and the suite's database."""
-    clients = []
-    for _ in range(2):
-        other = create_app(
+    apps = [
+        create_app(
             {
                 "ENV_NAME": "testing",
                 "INSTANCE_PATH": str(tmp_path),
@@ -23,8 +23,12 @@ def twin_clients(app, database_url, tmp_path):
                 "LOCAL_CACHE": "on",
             }
         )
-        clients.append(other.test_client())
-    return clients
+        for _ in range(2)
+    ]
+    yield [each.test_client() for each in apps]
+    for each in apps:
+        with each.app_context():
+            db.engine.dispose()
 
 
 def test_a_token_revoked_through_one_instance_fails_at_once_on_the_other(twin_clients):

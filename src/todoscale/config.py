@@ -90,6 +90,14 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL statement timeout in milliseconds (0 turns it off).",
     ),
     Setting(
+        "TODOSCALE_REDIS_URL",
+        "REDIS_URL",
+        str,
+        "unset (embedded: no Redis)",
+        "Redis for the shared cache, rate limits and (later) jobs and live updates, "
+        "e.g. `redis://127.0.0.1:6379/0`.",
+    ),
+    Setting(
         "TODOSCALE_LOCAL_CACHE",
         "LOCAL_CACHE",
         str,
@@ -213,6 +221,7 @@ class Config:
     DB_POOL_TIMEOUT = 10
     DB_STATEMENT_TIMEOUT_MS = 5000
     TOKEN_TTL_SECONDS = 24 * 3600
+    REDIS_URL: str | None = None
     LOCAL_CACHE = "auto"
     LOCAL_CACHE_TTL = 60.0
     MAX_JSON_BYTES = 1024 * 1024

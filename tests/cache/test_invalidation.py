@@ -103,3 +103,56 @@ def test_auto_mode_turns_the_cache_on_only_for_sqlite(tmp_path):
     )
     assert "todoscale.local_cache" in sqlite.extensions
     assert "todoscale.local_cache" not in server.extensions
+
+
+def _titles(client, headers, query=""):
+    return [
+        t["title"] for t in client.get(f"/api/v1/todos{query}", headers=headers).get_json()["items"]
+    ]
+
+
+def test_first_pages_reflect_every_write_made_through_the_other_instance(twin_clients):
+    one, two = twin_clients
+    alice = Account(one, "alice")
+    there = alice.headers
+    first = alice.add_todo("first")
+    assert _titles(two, there) == ["first"]  # now cached in two
+    assert _titles(two, there, "?completed=false") == ["first"]
+
+    second = alice.add_todo("second")
+    assert _titles(two, there) == ["second", "first"]
+
+    alice.patch(f"/api/v1/todos/{first['id']}", json={"title": "first, renamed", "completed": True})
+    assert _titles(two, there) == ["second", "first, renamed"]
+    assert _titles(two, there, "?completed=false") == ["second"]
+
+    alice.delete(f"/api/v1/todos/{second['id']}")
+    assert _titles(two, there) == ["first, renamed"]
+
+
+def test_a_todo_moved_between_lists_leaves_one_page_and_joins_the_other(twin_clients):
+    one, two = twin_clients
+    alice = Account(one, "alice")
+    other = alice.post("/api/v1/lists", json={"name": "Other"}).get_json()
+    todo = alice.add_todo("wanderer")
+    inbox_query, other_query = f"?list_id={alice.inbox_id}", f"?list_id={other['id']}"
+    assert _titles(two, alice.headers, inbox_query) == ["wanderer"]
+    assert _titles(two, alice.headers, other_query) == []
+
+    alice.patch(f"/api/v1/todos/{todo['id']}", json={"list_id": other["id"]})
+
+    assert _titles(two, alice.headers, inbox_query) == []
+    assert _titles(two, alice.headers, other_query) == ["wanderer"]
+
+
+def test_a_write_by_one_member_reaches_the_other_members_cached_page(twin_clients):
+    one, two = twin_clients
+    alice, bob = Account(one, "alice"), Account(one, "bob")
+    shared = alice.post("/api/v1/lists", json={"name": "Shared"}).get_json()
+    alice.post(f"/api/v1/lists/{shared['id']}/members", json={"username": "bob"})
+    bob_there = {"Authorization": f"Bearer {bob.token}"}
+    assert _titles(two, bob_there) == []
+
+    alice.add_todo("from alice", list_id=shared["id"])
+
+    assert _titles(two, bob_there) == ["from alice"]

@@ -13,47 +13,52 @@ from todoscale.cache.stamps import SharedStamps
 EXTENSION = "todoscale.local_cache"
 
 
-class LocalCache:
-    """Values cached in this process, each valid while its scope's shared stamp is unchanged.
+Stamps = tuple[tuple[str, bytes], ...]
 
-    Use: `stamp = cache.stamp(scope)` before reading the database, then
-    `cache.put(key, value, scope, stamp)`; `cache.get(key)` answers only while no process
-    has bumped the scope since. Entries also expire after `ttl` seconds, so a change made
-    outside the app (by hand in SQL) is seen within that time.
+
+class LocalCache:
+    """Values cached in this process, each valid while the shared stamps of the scopes it
+    depends on are unchanged.
+
+    Use: `stamps = cache.stamps(scope, ...)` before reading the database, then
+    `cache.put(key, value, stamps)`; `cache.get(key)` answers only while no process has
+    bumped any of those scopes since. Entries also expire after `ttl` seconds, so a change
+    made outside the app (by hand in SQL) is seen within that time.
     """
 
     def __init__(
-        self, stamps: SharedStamps, *, max_entries: int = 10_000, ttl: float = 60.0
+        self, stamps: SharedStamps, *, max_entries: int = 5_000, ttl: float = 60.0
     ) -> None:
-        self.stamps = stamps
+        self.shared = stamps
         self.max_entries = max_entries
         self.ttl = ttl
-        self._entries: dict[str, tuple[str, bytes, float, Any]] = {}
+        self._entries: dict[str, tuple[Stamps, float, Any]] = {}
 
-    def stamp(self, scope: str) -> bytes:
-        """Read `scope`'s stamp: do it before computing the value you will `put`."""
-        return self.stamps.read(scope)
+    def stamps(self, *scopes: str) -> Stamps:
+        """Read the scopes' stamps: do it before computing the value you will `put`."""
+        return tuple((scope, self.shared.read(scope)) for scope in scopes)
 
     def get(self, key: str) -> Any | None:
         """The cached value, or None when absent, expired or invalidated."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        scope, stamp, expires, value = entry
-        if time.monotonic() >= expires or self.stamps.read(scope) != stamp:
+        stamps, expires, value = entry
+        read = self.shared.read
+        if time.monotonic() >= expires or any(read(scope) != stamp for scope, stamp in stamps):
             self._entries.pop(key, None)
             return None
         return value
 
-    def put(self, key: str, value: Any, scope: str, stamp: bytes) -> None:
-        """Remember `value`, computed after `stamp` was read, as valid for `scope`."""
+    def put(self, key: str, value: Any, stamps: Stamps) -> None:
+        """Remember `value`, computed after `stamps` were read."""
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # crude but bounded; the working set refills at once
-        self._entries[key] = (scope, stamp, time.monotonic() + self.ttl, value)
+        self._entries[key] = (stamps, time.monotonic() + self.ttl, value)
 
     def bump(self, scope: str) -> None:
         """Invalidate `scope` everywhere: call it after the commit that changed it."""
-        self.stamps.bump(scope)
+        self.shared.bump(scope)
 
 
 def local_cache() -> LocalCache | None:

@@ -133,7 +133,7 @@ def user_for_token(token: str) -> User | None:
     cache, key = local_cache(), f"token:{digest}"
     cached = cache.get(key) if cache is not None else None
     if cached is None:
-        stamp = cache.stamp(AUTH_SCOPE) if cache is not None else b""
+        stamps = cache.stamps(AUTH_SCOPE) if cache is not None else ()
         row = (
             db.session.connection().execute(_USER_FOR_TOKEN, {"digest": digest, "now": now}).first()
         )
@@ -141,7 +141,7 @@ def user_for_token(token: str) -> User | None:
             return None
         cached = row._asdict()
         if cache is not None:
-            cache.put(key, cached, AUTH_SCOPE, stamp)
+            cache.put(key, cached, stamps)
     fields = dict(cached)
     if fields.pop("token_expires_at") <= now:
         return None

@@ -60,11 +60,11 @@ def visible_list_ids(actor: User) -> list[str]:
     cached: list[str] | None = cache.get(key) if cache is not None else None
     if cached is not None:
         return cached
-    stamp = cache.stamp(member_scope(actor.id)) if cache is not None else b""
+    stamps = cache.stamps(member_scope(actor.id)) if cache is not None else ()
     rows = db.session.connection().execute(_VISIBLE_LIST_IDS, {"user_id": actor.id})
     ids = [list_id for (list_id,) in rows]
     if cache is not None:
-        cache.put(key, ids, member_scope(actor.id), stamp)
+        cache.put(key, ids, stamps)
     return ids
 
 

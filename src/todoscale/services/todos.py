@@ -11,10 +11,16 @@ from typing import Any
 from sqlalchemy import Row, Select, and_, bindparam, or_, select, union_all
 from sqlalchemy.orm.exc import StaleDataError
 
+from todoscale.cache import invalidate, local_cache
 from todoscale.exceptions import NotFoundError, PreconditionFailedError, TodoscaleError
 from todoscale.extensions import db
 from todoscale.models import Membership, Todo, User, utcnow
-from todoscale.services.lists import default_list_id, visible_list, visible_list_ids
+from todoscale.services.lists import (
+    default_list_id,
+    member_scope,
+    visible_list,
+    visible_list_ids,
+)
 from todoscale.services.pagination import decode_cursor, encode_cursor
 from todoscale.services.rules import check_due_at, check_notes, check_title
 from todoscale.signals import todo_created, todo_deleted, todo_updated
@@ -99,9 +105,34 @@ def list_todos(
 
     Keyset paging on (created_at, id): a todo inserted while a client pages sorts before
     the cursor, so the pages never repeat or skip what existed when paging began.
+    First pages (the reference read) come from the local cache while neither the actor's
+    memberships nor any list on the page changed: each write bumps its list after commit.
     """
     after = decode_cursor(cursor) if cursor else None
+    cache = local_cache() if after is None else None
+    key = f"page:{actor.id}:{list_id or ''}:{completed}:{limit}"
+    if cache is not None:
+        cached: Page | None = cache.get(key)
+        if cached is not None:
+            return cached
+        member_stamps = cache.stamps(member_scope(actor.id))
     list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
+    if cache is None:
+        return _read_page(list_ids, completed, after, limit)
+    stamps = member_stamps + cache.stamps(*(list_scope(each) for each in list_ids))
+    page = _read_page(list_ids, completed, after, limit)
+    cache.put(key, page, stamps)
+    return page
+
+
+def list_scope(list_id: str) -> str:
+    """The local cache scope of a list's todos: bumped after every write to them."""
+    return f"list:{list_id}"
+
+
+def _read_page(
+    list_ids: list[str], completed: bool | None, after: tuple[datetime, str] | None, limit: int
+) -> Page:
     if not list_ids:
         return Page([], None)
     params: dict[str, Any] = {f"list{n}": each for n, each in enumerate(list_ids)}
@@ -152,6 +183,7 @@ def create_todo(
     )
     db.session.add(todo)
     db.session.commit()
+    invalidate(list_scope(todo.list_id))
     todo_created.send(create_todo, todo=todo)
     return todo
 
@@ -212,6 +244,7 @@ def edit_todo(
         raise PreconditionFailedError(
             "Someone else changed the todo at the same moment; fetch it again."
         ) from exc
+    invalidate(list_scope(previous_list_id), list_scope(todo.list_id))
     todo_updated.send(edit_todo, todo=todo, previous_list_id=previous_list_id)
     return todo
 
@@ -230,6 +263,7 @@ def delete_todo(actor: User, todo_id: str) -> None:
         db.session.commit()
     except StaleDataError:  # deleted (or changed) concurrently: the end state is the same
         db.session.rollback()
+    invalidate(list_scope(list_id))
     todo_deleted.send(delete_todo, todo_id=todo_id, list_id=list_id)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from todoscale.extensions import db
 from todoscale.models import User, WebSession, utcnow
@@ -133,12 +133,11 @@ def end_user_sessions(actor: User) -> int:
 def count_user_sessions(actor: User) -> int:
     """How many live sessions `actor` has, this one included."""
     limits, now = lifetimes(), utcnow()
-    return len(
-        db.session.scalars(
-            select(WebSession.id).where(
-                WebSession.user_id == actor.id,
-                WebSession.last_seen_at >= now - limits.idle,
-                WebSession.created_at >= now - limits.absolute,
-            )
-        ).all()
+    count = db.session.scalar(
+        select(func.count()).where(
+            WebSession.user_id == actor.id,
+            WebSession.last_seen_at >= now - limits.idle,
+            WebSession.created_at >= now - limits.absolute,
+        )
     )
+    return int(count or 0)

@@ -375,3 +375,17 @@ def test_a_nul_character_in_basic_credentials_is_401(client, alice):
         creds = base64.b64encode(f"{username}:{password}".encode()).decode()
         response = client.post("/api/v1/tokens", headers={"Authorization": f"Basic {creds}"})
         _assert_problem(response, 401, username)
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_an_empty_list_id_is_invalid_on_create_and_update(alice, row_counts, method):
+    todo = alice.add_todo("stays put")
+    before = row_counts()
+    if method == "post":
+        response = alice.post("/api/v1/todos", json={"title": "x", "list_id": ""})
+    else:
+        response = alice.patch(f"/api/v1/todos/{todo['id']}", json={"list_id": ""})
+
+    assert response.status_code == 422
+    assert "list_id" in response.get_json()["errors"]
+    assert row_counts() == before

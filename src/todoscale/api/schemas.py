@@ -40,6 +40,7 @@ Title = Annotated[
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.NAME_MAX)
 ]
+ListId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Schema(BaseModel):
@@ -84,19 +85,28 @@ class TodoCreate(Schema):
     """A new todo; without `list_id` it goes to the default list."""
 
     title: Title
-    list_id: str | None = None
+    list_id: ListId | None = None
     notes: Annotated[str, Field(max_length=rules.NOTES_MAX)] = ""
     due_at: Annotated[Timestamp | None, Field(strict=False)] = None
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A partial update has no defaults: a field left out is left as it is. The Python
+    # defaults below only let pydantic tell "left out" (exclude_unset) from "given".
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
 
 
 class TodoUpdate(Schema):
     """Some fields of a todo; fields left out stay as they are."""
 
+    model_config = ConfigDict(json_schema_extra=_no_defaults)
+
     title: Title = ""
     notes: Annotated[str, Field(max_length=rules.NOTES_MAX)] = ""
     completed: bool = False
     due_at: Annotated[Timestamp | None, Field(strict=False)] = None
-    list_id: str = ""
+    list_id: ListId = ""
 
 
 class UserRead(BaseModel):

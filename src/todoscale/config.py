@@ -102,8 +102,8 @@ SETTINGS: tuple[Setting, ...] = (
         "LOCAL_CACHE",
         str,
         "auto",
-        "In-process cache of token lookups and list memberships: `auto` (on with SQLite), "
-        "`on` or `off`.",
+        "In-process cache of token lookups, memberships and first pages: `auto` (on with "
+        "SQLite, or with a server database when Redis holds the stamps), `on` or `off`.",
     ),
     Setting(
         "TODOSCALE_LOCAL_CACHE_TTL",
@@ -140,6 +140,51 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "0",
         "Number of reverse proxies in front of the app whose `X-Forwarded-*` are trusted.",
+    ),
+    Setting(
+        "TODOSCALE_RATE_LIMITS_ENABLED",
+        "RATE_LIMITS_ENABLED",
+        _bool,
+        "1",
+        "Rate limits and login throttling (stored in Redis when `TODOSCALE_REDIS_URL` is set, "
+        "else in memory, per process).",
+    ),
+    Setting(
+        "TODOSCALE_API_WRITE_LIMIT",
+        "API_WRITE_LIMIT",
+        str,
+        "600 per minute",
+        "API writes (POST, PATCH, DELETE) per authenticated user.",
+    ),
+    Setting(
+        "TODOSCALE_ANON_LIMIT",
+        "ANON_LIMIT",
+        str,
+        "30 per minute",
+        "Requests per client address to each anonymous route: registration, token issue, "
+        "the login and sign-up pages.",
+    ),
+    Setting(
+        "TODOSCALE_LOGIN_FAILURES_PER_ADDRESS",
+        "LOGIN_FAILURES_PER_ADDRESS",
+        str,
+        "10 per 15 minutes",
+        "Failed logins to one account from one address before further attempts get 429.",
+    ),
+    Setting(
+        "TODOSCALE_LOGIN_FAILURES_PER_ACCOUNT",
+        "LOGIN_FAILURES_PER_ACCOUNT",
+        str,
+        "100 per hour",
+        "Failed logins to one account from any address before it accepts logins only from "
+        "addresses it logged in from before.",
+    ),
+    Setting(
+        "TODOSCALE_COMPRESS_MIN_BYTES",
+        "COMPRESS_MIN_SIZE",
+        int,
+        "500",
+        "Responses at least this large are compressed (zstd, br or gzip, as the client accepts).",
     ),
     Setting("TODOSCALE_LOG_LEVEL", "LOG_LEVEL", str, "INFO", "Log level of the app's loggers."),
     Setting("TODOSCALE_REQUEST_LOG", "REQUEST_LOG", _bool, "1", "Write one JSON line per request."),
@@ -206,6 +251,27 @@ SETTINGS: tuple[Setting, ...] = (
         "1",
         "Threads per worker with the `gthread` worker class.",
     ),
+    Setting(
+        "TODOSCALE_SERVER",
+        "SERVER",
+        str,
+        "granian",
+        "HTTP server of `todoscale serve`: `granian` (WSGI) or `gunicorn` (see Deployment).",
+    ),
+    Setting(
+        "TODOSCALE_BLOCKING_THREADS",
+        "BLOCKING_THREADS",
+        int,
+        "4",
+        "Threads per worker running the app under granian.",
+    ),
+    Setting(
+        "TODOSCALE_INSTANCE_ID",
+        "INSTANCE_ID",
+        str,
+        "`hostname:pid`",
+        "Sent as the `X-Instance-ID` response header, to tell instances apart behind nginx.",
+    ),
 )
 
 
@@ -235,8 +301,17 @@ class Config:
     WORKERS: int | None = None
     WORKER_CLASS = "sync"
     THREADS = 1
+    SERVER = "granian"
+    BLOCKING_THREADS = 4
+    INSTANCE_ID: str | None = None
     HSTS = False
     JSON_SORT_KEYS = False
+    RATE_LIMITS_ENABLED = True
+    API_WRITE_LIMIT = "600 per minute"
+    ANON_LIMIT = "30 per minute"
+    LOGIN_FAILURES_PER_ADDRESS = "10 per 15 minutes"
+    LOGIN_FAILURES_PER_ACCOUNT = "100 per hour"
+    COMPRESS_MIN_SIZE = 500
     SESSION_IDLE_MINUTES = 120
     SESSION_MAX_DAYS = 14
     SESSION_COOKIE_NAME = "todoscale_session"
@@ -264,6 +339,9 @@ class TestingConfig(Config):
     REQUEST_LOG = False
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_KIB = 64
+    # The suite's many registrations and logins would trip the limits; the limit tests
+    # turn them on in apps of their own.
+    RATE_LIMITS_ENABLED = False
 
 
 class ProductionConfig(Config):

@@ -11,20 +11,18 @@ from todoscale.extensions import db
 
 
 @pytest.fixture
-def twin_clients(app, database_url, tmp_path):
-    """Two more app instances with the local cache on, sharing one instance folder (as
-    the workers of one host do) and the suite's database."""
-    apps = [
-        create_app(
-            {
-                "ENV_NAME": "testing",
-                "INSTANCE_PATH": str(tmp_path),
-                "SQLALCHEMY_DATABASE_URI": database_url,
-                "LOCAL_CACHE": "on",
-            }
-        )
-        for _ in range(2)
-    ]
+def twin_clients(app, database_url, tmp_path, request):
+    """Two more app instances with the local cache on and the suite's database: on SQLite
+    sharing one instance folder (as the workers of one host do), on a server database with
+    their stamps in Redis (as hosts do)."""
+    settings = {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url}
+    if database_url.startswith("sqlite"):
+        settings["LOCAL_CACHE"] = "on"
+    else:
+        settings["REDIS_URL"] = request.getfixturevalue("redis_url")
+    apps = [create_app({**settings, "INSTANCE_PATH": str(tmp_path / "shared")}) for n in range(2)]
+    for each in apps:
+        assert "todoscale.local_cache" in each.extensions
     yield [each.test_client() for each in apps]
     for each in apps:
         with each.app_context():

@@ -1,19 +1,34 @@
-"""A small in-process cache whose entries carry the stamp of the scope they depend on."""
+"""A small in-process cache whose entries carry the stamps of the scopes they depend on."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+import redis
 from flask import Flask, current_app
 
-from todoscale.cache.stamps import SharedStamps
+from todoscale.cache.stamps import RedisStamps, SharedStamps, StampsUnavailable
+
+logger = logging.getLogger(__name__)
 
 EXTENSION = "todoscale.local_cache"
-
+# In every entry's stamps: bumped when the stamp store comes back after an outage,
+# during which writes could not bump their scopes.
+EPOCH = "epoch"
 
 Stamps = tuple[tuple[str, bytes], ...]
+
+
+class StampStore(Protocol):
+    """Where stamps live: a file of one host (`SharedStamps`) or Redis (`RedisStamps`)."""
+
+    def read_many(self, scopes: Sequence[str]) -> list[bytes]: ...
+
+    def bump(self, scope: str) -> None: ...
 
 
 class LocalCache:
@@ -23,42 +38,97 @@ class LocalCache:
     Use: `stamps = cache.stamps(scope, ...)` before reading the database, then
     `cache.put(key, value, stamps)`; `cache.get(key)` answers only while no process has
     bumped any of those scopes since. Entries also expire after `ttl` seconds, so a change
-    made outside the app (by hand in SQL) is seen within that time.
+    made outside the app (by hand in SQL) is seen within that time. When the stamp store
+    cannot be reached the cache steps aside (fail open) and the database answers.
     """
 
+    WARN_EVERY = 30.0
+
     def __init__(
-        self, stamps: SharedStamps, *, max_entries: int = 5_000, ttl: float = 60.0
+        self,
+        store: StampStore,
+        *,
+        max_entries: int = 5_000,
+        ttl: float = 60.0,
+        retry_after: float = 5.0,
     ) -> None:
-        self.shared = stamps
+        self.store = store
         self.max_entries = max_entries
         self.ttl = ttl
+        self.retry_after = retry_after
         self._entries: dict[str, tuple[Stamps, float, Any]] = {}
+        self._down_until = 0.0
+        self._warned_at = -self.WARN_EVERY
 
-    def stamps(self, *scopes: str) -> Stamps:
-        """Read the scopes' stamps: do it before computing the value you will `put`."""
-        return tuple((scope, self.shared.read(scope)) for scope in scopes)
+    def _fail(self, exc: Exception) -> None:
+        self._entries.clear()
+        now = time.monotonic()
+        self._down_until = now + self.retry_after
+        if now - self._warned_at >= self.WARN_EVERY:
+            self._warned_at = now
+            logger.warning("cache stamps unavailable, serving from the database: %s", exc)
+
+    def _available(self) -> bool:
+        if not self._down_until:
+            return True
+        if time.monotonic() < self._down_until:
+            return False
+        try:
+            self.store.bump(EPOCH)  # writes during the outage bumped nothing: void it all
+        except StampsUnavailable as exc:
+            self._fail(exc)
+            return False
+        self._down_until = 0.0
+        logger.warning("cache stamps reachable again; the local cache is back")
+        return True
+
+    def stamps(self, *scopes: str) -> Stamps | None:
+        """Read the scopes' stamps before computing the value you will `put` (None: the
+        store is unavailable, so do not cache)."""
+        if not self._available():
+            return None
+        every = (EPOCH, *scopes)
+        try:
+            return tuple(zip(every, self.store.read_many(every), strict=True))
+        except StampsUnavailable as exc:
+            self._fail(exc)
+            return None
 
     def get(self, key: str) -> Any | None:
-        """The cached value, or None when absent, expired or invalidated."""
+        """The cached value, or None when absent, expired, invalidated or unverifiable."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         stamps, expires, value = entry
-        read = self.shared.read
-        if time.monotonic() >= expires or any(read(scope) != stamp for scope, stamp in stamps):
+        if time.monotonic() >= expires or not self._available():
+            self._entries.pop(key, None)
+            return None
+        try:
+            current = self.store.read_many([scope for scope, _ in stamps])
+        except StampsUnavailable as exc:
+            self._fail(exc)
+            return None
+        if any(now != then for now, (_, then) in zip(current, stamps, strict=True)):
             self._entries.pop(key, None)
             return None
         return value
 
-    def put(self, key: str, value: Any, stamps: Stamps) -> None:
-        """Remember `value`, computed after `stamps` were read."""
+    def put(self, key: str, value: Any, stamps: Stamps | None) -> None:
+        """Remember `value`, computed after `stamps` were read (nothing when None)."""
+        if stamps is None:
+            return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # crude but bounded; the working set refills at once
         self._entries[key] = (stamps, time.monotonic() + self.ttl, value)
 
     def bump(self, scope: str) -> None:
         """Invalidate `scope` everywhere: call it after the commit that changed it."""
-        self.shared.bump(scope)
+        if not self._available():
+            return  # the epoch bump on recovery covers it
+        try:
+            self.store.bump(scope)
+        except StampsUnavailable as exc:
+            self._fail(exc)
 
 
 def local_cache() -> LocalCache | None:
@@ -75,17 +145,31 @@ def invalidate(*scopes: str) -> None:
             cache.bump(scope)
 
 
-def init_app(app: Flask) -> None:
-    """Turn the local cache on where its shared stamps reach every process that could write.
+def _store(app: Flask) -> StampStore | None:
+    """Where this app's stamps live, or None when no store reaches every writer.
 
-    The stamps live in a file of the instance folder, shared by the processes of one host:
-    enough for SQLite, which is one host by nature. With a server database several hosts
-    may write, so `auto` leaves the cache off there.
+    SQLite is one host by nature, so a file of the instance folder reaches every writer.
+    With a server database several hosts may write: their stamps must live in Redis.
+    `on` without Redis asserts that this host is the only one.
     """
     mode = app.config["LOCAL_CACHE"]
     if mode not in {"auto", "on", "off"}:
         raise ValueError(f"TODOSCALE_LOCAL_CACHE must be auto, on or off, not {mode!r}")
+    if mode == "off":
+        return None
     sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
-    if mode == "on" or (mode == "auto" and sqlite):
-        stamps = SharedStamps(os.path.join(app.instance_path, "cache-stamps"))
-        app.extensions[EXTENSION] = LocalCache(stamps, ttl=app.config["LOCAL_CACHE_TTL"])
+    if not sqlite and app.config.get("REDIS_URL"):
+        client = redis.Redis.from_url(
+            app.config["REDIS_URL"], socket_timeout=0.25, socket_connect_timeout=0.25
+        )
+        return RedisStamps(client)
+    if sqlite or mode == "on":
+        return SharedStamps(os.path.join(app.instance_path, "cache-stamps"))
+    return None
+
+
+def init_app(app: Flask) -> None:
+    """Turn the local cache on where its stamps reach every process that could write."""
+    store = _store(app)
+    if store is not None:
+        app.extensions[EXTENSION] = LocalCache(store, ttl=app.config["LOCAL_CACHE_TTL"])

@@ -119,7 +119,8 @@ def list_todos(
     list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
     if cache is None:
         return _read_page(list_ids, completed, after, limit)
-    stamps = member_stamps + cache.stamps(*(list_scope(each) for each in list_ids))
+    list_stamps = cache.stamps(*(list_scope(each) for each in list_ids))
+    stamps = member_stamps + list_stamps if member_stamps and list_stamps else None
     page = _read_page(list_ids, completed, after, limit)
     cache.put(key, page, stamps)
     return page

@@ -1,6 +1,8 @@
 """Flask extensions, created unbound; `create_app()` binds them. A leaf: imports nothing of ours."""
 
 from flask_babel import Babel
+from flask_caching import Cache
+from flask_compress import Compress
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -27,3 +29,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
+compress = Compress()
+# The shared tier of the cache (Redis); the in-process tier is todoscale.cache.
+shared_cache = Cache()

@@ -7,26 +7,12 @@ import pytest
 
 from tests.conftest import Account
 from todoscale import create_app
-from todoscale.extensions import db
 
 
 @pytest.fixture
-def twin_clients(app, database_url, tmp_path, request):
-    """Two more app instances with the local cache on and the suite's database: on SQLite
-    sharing one instance folder (as the workers of one host do), on a server database with
-    their stamps in Redis (as hosts do)."""
-    settings = {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url}
-    if database_url.startswith("sqlite"):
-        settings["LOCAL_CACHE"] = "on"
-    else:
-        settings["REDIS_URL"] = request.getfixturevalue("redis_url")
-    apps = [create_app({**settings, "INSTANCE_PATH": str(tmp_path / "shared")}) for n in range(2)]
-    for each in apps:
-        assert "todoscale.local_cache" in each.extensions
-    yield [each.test_client() for each in apps]
-    for each in apps:
-        with each.app_context():
-            db.engine.dispose()
+def twin_clients(cached_apps):
+    """Two app instances with the cache on, as two workers or two hosts."""
+    return [each.test_client() for each in cached_apps(2)]
 
 
 def test_a_token_revoked_through_one_instance_fails_at_once_on_the_other(twin_clients):

@@ -17,12 +17,11 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
-from sqlalchemy import Row
 
 from todoscale.models import Todo, User
 from todoscale.services import rules
 from todoscale.services.lists import ListInfo
-from todoscale.services.todos import READ_COLUMNS
+from todoscale.services.todos import READ_COLUMNS, TodoRow
 
 
 def _require_string(value: Any) -> Any:
@@ -220,9 +219,9 @@ def list_json(info: ListInfo) -> dict[str, Any]:
     }
 
 
-def todo_json(todo: Todo | Row[Any], base: str | None = None) -> dict[str, Any]:
+def todo_json(todo: Todo | TodoRow, base: str | None = None) -> dict[str, Any]:
     """The `TodoRead` shape of a todo (pass `base` when serializing many)."""
-    if isinstance(todo, Row):  # a page row holds exactly READ_COLUMNS, in that order
+    if isinstance(todo, TodoRow):  # holds exactly READ_COLUMNS, in that order
         data = dict(zip(READ_COLUMNS, todo, strict=True))
     else:
         data = {field: getattr(todo, field) for field in READ_COLUMNS}

@@ -53,7 +53,7 @@ def create() -> ResponseReturnValue:
 @token_required
 def get(todo_id: str) -> ResponseReturnValue:
     """One todo; 304 when the client's `If-None-Match` names its current version."""
-    todo = todos.visible_todo(current_user(), todo_id)
+    todo = todos.get_todo(current_user(), todo_id)
     etag = todos.etag_of(todo)
     if request.if_none_match.contains_weak(etag.strip('"')):
         return "", 304, {"ETag": etag}

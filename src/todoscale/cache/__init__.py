@@ -2,5 +2,14 @@
 
 from todoscale.cache.local import LocalCache, init_app, invalidate, local_cache
 from todoscale.cache.stamps import SharedStamps
+from todoscale.cache.tiers import cached, remember
 
-__all__ = ["LocalCache", "SharedStamps", "init_app", "invalidate", "local_cache"]
+__all__ = [
+    "LocalCache",
+    "SharedStamps",
+    "cached",
+    "init_app",
+    "invalidate",
+    "local_cache",
+    "remember",
+]

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,7 +15,7 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from todoscale.cache import invalidate, local_cache
+from todoscale.cache import cached, invalidate, local_cache, remember
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
@@ -126,28 +127,31 @@ def user_for_token(token: str) -> User | None:
     """Return the user a live token belongs to, or None (unknown, expired or revoked).
 
     The user comes back detached: read-only for the request, never inserted again.
+    Lookups are cached, unknown tokens too (a flood of made-up tokens does not reach
+    the database); every revocation bumps the scope they all depend on.
     """
     if not token or len(token) > 256:
         return None
     digest, now = _digest(token), utcnow()
-    cache, key = local_cache(), f"token:{digest}"
-    cached = cache.get(key) if cache is not None else None
-    if cached is None:
-        stamps = cache.stamps(AUTH_SCOPE) if cache is not None else ()
-        row = (
-            db.session.connection().execute(_USER_FOR_TOKEN, {"digest": digest, "now": now}).first()
-        )
-        if row is None:
-            return None
-        cached = row._asdict()
-        if cache is not None:
-            cache.put(key, cached, stamps)
-    fields = dict(cached)
+    key = f"token:{digest}"
+    hit, found = cached(key)
+    if not hit:
+        cache = local_cache()
+        stamps = cache.stamps(AUTH_SCOPE) if cache is not None else None
+        found = remember(key, stamps, lambda: _lookup(digest, now))
+    if found is None:
+        return None
+    fields = dict(found)
     if fields.pop("token_expires_at") <= now:
         return None
     user = User(**fields)
     make_transient_to_detached(user)
     return user
+
+
+def _lookup(digest: str, now: datetime) -> dict[str, Any] | None:
+    row = db.session.connection().execute(_USER_FOR_TOKEN, {"digest": digest, "now": now}).first()
+    return None if row is None else dict(row._mapping)
 
 
 def revoke_token(token: str) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from todoscale.cache import invalidate, local_cache
+from todoscale.cache import cached, invalidate, local_cache, remember
 from todoscale.exceptions import AccessDeniedError, ConflictError, NotFoundError
 from todoscale.extensions import db
 from todoscale.models import MEMBER, OWNER, Membership, Todo, TodoList, User, new_id
@@ -55,17 +56,19 @@ def member_scope(user_id: str) -> str:
 
 
 def visible_list_ids(actor: User) -> list[str]:
-    """Ids of every list `actor` can see."""
-    cache, key = local_cache(), f"lists:{actor.id}"
-    cached: list[str] | None = cache.get(key) if cache is not None else None
-    if cached is not None:
-        return cached
-    stamps = cache.stamps(member_scope(actor.id)) if cache is not None else ()
-    rows = db.session.connection().execute(_VISIBLE_LIST_IDS, {"user_id": actor.id})
-    ids = [list_id for (list_id,) in rows]
-    if cache is not None:
-        cache.put(key, ids, stamps)
-    return ids
+    """Ids of every list `actor` can see (cached until their memberships change)."""
+    key = f"lists:{actor.id}"
+    hit, ids = cached(key)
+    if not hit:
+        cache = local_cache()
+        stamps = cache.stamps(member_scope(actor.id)) if cache is not None else None
+        ids = remember(key, stamps, lambda: _read_list_ids(actor.id))
+    return cast(list[str], ids)
+
+
+def _read_list_ids(user_id: str) -> list[str]:
+    rows = db.session.connection().execute(_VISIBLE_LIST_IDS, {"user_id": user_id})
+    return [list_id for (list_id,) in rows]
 
 
 def default_list_id(actor: User) -> str:

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, Select, and_, bindparam, or_, select, union_all
+from sqlalchemy import Select, and_, bindparam, or_, select, union_all
 from sqlalchemy.orm.exc import StaleDataError
 
-from todoscale.cache import invalidate, local_cache
+from todoscale.cache import cached, invalidate, local_cache, remember
 from todoscale.exceptions import NotFoundError, PreconditionFailedError, TodoscaleError
 from todoscale.extensions import db
 from todoscale.models import Membership, Todo, User, utcnow
@@ -28,22 +28,6 @@ from todoscale.signals import todo_created, todo_deleted, todo_updated
 EDITABLE = frozenset({"title", "notes", "completed", "due_at", "list_id"})
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of todos, newest first, and the cursor of the next page (None at the end).
-
-    Items are read-only rows with the attributes of `Todo` (read by Core: no ORM loading).
-    """
-
-    items: Sequence[Row[Any]]
-    next_cursor: str | None
-
-
-def etag_of(todo: Todo | Row[Any]) -> str:
-    """The strong entity tag of a todo's current version."""
-    return f'"{todo.id}.{todo.version}"'
-
-
 _TODOS = Todo.__table__
 # What a reader sees of a todo, in this order (the creator stays internal).
 READ_COLUMNS = (
@@ -58,6 +42,39 @@ READ_COLUMNS = (
     "updated_at",
     "version",
 )
+
+
+class TodoRow(NamedTuple):
+    """A todo as a reader sees it: read by Core (no ORM loading), immutable, cacheable."""
+
+    id: str
+    list_id: str
+    title: str
+    notes: str
+    completed: bool
+    completed_at: datetime | None
+    due_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of todos, newest first, and the cursor of the next page (None at the end)."""
+
+    items: Sequence[TodoRow]
+    next_cursor: str | None
+
+
+def etag_of(todo: Todo | TodoRow) -> str:
+    """The strong entity tag of a todo's current version."""
+    return f'"{todo.id}.{todo.version}"'
+
+
+def todo_scope(todo_id: str) -> str:
+    """The cache scope of one todo: bumped after every write to it."""
+    return f"todo:{todo_id}"
 
 
 def _page_of(n: int, completed: bool, after: bool, limit: Any) -> Select[Any]:
@@ -109,21 +126,22 @@ def list_todos(
     memberships nor any list on the page changed: each write bumps its list after commit.
     """
     after = decode_cursor(cursor) if cursor else None
-    cache = local_cache() if after is None else None
-    key = f"page:{actor.id}:{list_id or ''}:{completed}:{limit}"
-    if cache is not None:
-        cached: Page | None = cache.get(key)
-        if cached is not None:
-            return cached
-        member_stamps = cache.stamps(member_scope(actor.id))
-    list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
-    if cache is None:
+    if after is not None:
+        list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
         return _read_page(list_ids, completed, after, limit)
-    list_stamps = cache.stamps(*(list_scope(each) for each in list_ids))
+    key = f"page:{actor.id}:{list_id or ''}:{completed}:{limit}"
+    hit, page = cached(key)
+    if hit:
+        return cast(Page, page)
+    cache = local_cache()
+    # Order matters: the memberships' stamp is read before the lists are, and the lists'
+    # stamps before their todos are; a change in between then only costs a miss.
+    member_stamps = cache.stamps(member_scope(actor.id)) if cache is not None else None
+    list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
+    list_stamps = cache.stamps(*map(list_scope, list_ids)) if cache is not None else None
     stamps = member_stamps + list_stamps if member_stamps and list_stamps else None
-    page = _read_page(list_ids, completed, after, limit)
-    cache.put(key, page, stamps)
-    return page
+    page = remember(key, stamps, lambda: _read_page(list_ids, completed, None, limit))
+    return cast(Page, page)
 
 
 def list_scope(list_id: str) -> str:
@@ -141,7 +159,7 @@ def _read_page(
     if after is not None:
         params.update(after_created=after[0], after_id=after[1])
     query = _page_query(len(list_ids), completed is not None, after is not None)
-    items = db.session.connection().execute(query, params).all()
+    items = [TodoRow(*row) for row in db.session.connection().execute(query, params)]
     if len(items) <= limit:
         return Page(items, None)
     last = items[limit - 1]
@@ -160,6 +178,43 @@ def visible_todo(actor: User, todo_id: str) -> Todo:
     if todo is None:
         raise NotFoundError("No such todo.")
     return todo
+
+
+_TODO_FOR_READER = (
+    select(*(_TODOS.c[name] for name in READ_COLUMNS))
+    .join(Membership, Membership.list_id == _TODOS.c.list_id)
+    .where(_TODOS.c.id == bindparam("todo_id"), Membership.user_id == bindparam("user_id"))
+)
+
+
+def get_todo(actor: User, todo_id: str) -> TodoRow:
+    """One todo `actor` can see, read-only; NotFoundError otherwise.
+
+    Cached like first pages, misses included: asking again for an id that does not exist
+    (or is not visible) is answered without the database until something changes.
+    """
+    if "\x00" in todo_id or len(todo_id) > 64:
+        raise NotFoundError("No such todo.")
+    key = f"todo:{actor.id}:{todo_id}"
+    hit, row = cached(key)
+    if not hit:
+        cache = local_cache()
+        stamps = (
+            cache.stamps(member_scope(actor.id), todo_scope(todo_id)) if cache is not None else None
+        )
+        row = remember(key, stamps, lambda: _read_todo(actor.id, todo_id))
+    if row is None:
+        raise NotFoundError("No such todo.")
+    return cast(TodoRow, row)
+
+
+def _read_todo(user_id: str, todo_id: str) -> TodoRow | None:
+    found = (
+        db.session.connection()
+        .execute(_TODO_FOR_READER, {"todo_id": todo_id, "user_id": user_id})
+        .first()
+    )
+    return None if found is None else TodoRow(*found)
 
 
 def create_todo(
@@ -184,7 +239,7 @@ def create_todo(
     )
     db.session.add(todo)
     db.session.commit()
-    invalidate(list_scope(todo.list_id))
+    invalidate(list_scope(todo.list_id), todo_scope(todo.id))
     todo_created.send(create_todo, todo=todo)
     return todo
 
@@ -245,7 +300,7 @@ def edit_todo(
         raise PreconditionFailedError(
             "Someone else changed the todo at the same moment; fetch it again."
         ) from exc
-    invalidate(list_scope(previous_list_id), list_scope(todo.list_id))
+    invalidate(list_scope(previous_list_id), list_scope(todo.list_id), todo_scope(todo.id))
     todo_updated.send(edit_todo, todo=todo, previous_list_id=previous_list_id)
     return todo
 
@@ -264,7 +319,7 @@ def delete_todo(actor: User, todo_id: str) -> None:
         db.session.commit()
     except StaleDataError:  # deleted (or changed) concurrently: the end state is the same
         db.session.rollback()
-    invalidate(list_scope(list_id))
+    invalidate(list_scope(list_id), todo_scope(todo_id))
     todo_deleted.send(delete_todo, todo_id=todo_id, list_id=list_id)
 
 
@@ -280,7 +335,7 @@ def list_newer_todos(
     created_at, item_id = decode_cursor(before)
     visible_list(actor, list_id)
     query = (
-        select(_TODOS)
+        select(*(_TODOS.c[name] for name in READ_COLUMNS))
         .where(
             _TODOS.c.list_id == list_id,
             or_(
@@ -291,7 +346,7 @@ def list_newer_todos(
         .order_by(_TODOS.c.created_at.asc(), _TODOS.c.id.asc())
         .limit(limit + 1)
     )
-    rows = db.session.connection().execute(query).all()
+    rows = [TodoRow(*row) for row in db.session.connection().execute(query)]
     if len(rows) <= limit:
         return list_todos(actor, list_id=list_id, limit=limit), None
     items = rows[:limit][::-1]

@@ -1,0 +1,125 @@
+"""The tiers behind the local cache: the shared tier (Flask-Caching on Redis, for server
+databases) and single flight, so a value that changed is computed once, not once per
+waiting request (no stampede).
+
+The shared tier's key carries the stamps the value was computed under: a bump makes a new
+key, so nothing is ever deleted or overwritten, and old keys simply expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from flask import current_app
+
+from todoscale.cache.local import REDIS_EXTENSION, Stamps, local_cache
+from todoscale.extensions import shared_cache
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What the tiers store for "there is nothing there" (a lookup of an id that does not
+# exist): cached like any value, so repeated misses do not reach the database (no
+# penetration), and invalidated by the same stamps.
+ABSENT = ("todoscale.cache", "absent")
+LOCK_MS = 5_000
+WAIT_SECONDS = 2.0
+POLL_SECONDS = 0.005
+
+_RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0"""
+
+
+def _version(key: str, stamps: Stamps) -> str:
+    digest = hashlib.blake2b(b"".join(stamp for _, stamp in stamps), digest_size=12)
+    return f"todoscale:v:{key}@{digest.hexdigest()}"
+
+
+def _redis() -> redis.Redis | None:
+    client: redis.Redis | None = current_app.extensions.get(REDIS_EXTENSION)
+    return client
+
+
+def _shared_get(key: str) -> Any | None:
+    try:
+        return shared_cache.get(key)
+    except redis.RedisError as exc:
+        logger.warning("shared cache unavailable, computing: %s", exc)
+        return None
+
+
+def _shared_set(key: str, value: Any) -> None:
+    try:
+        shared_cache.set(key, value, timeout=int(current_app.config["LOCAL_CACHE_TTL"]))
+    except redis.RedisError as exc:
+        logger.warning("shared cache unavailable, not storing: %s", exc)
+
+
+def _compute_once(key: str, compute: Callable[[], Any]) -> Any:
+    """Compute under a Redis lock; whoever loses the race waits for the winner's value."""
+    client = _redis()
+    assert client is not None
+    owner = os.urandom(8).hex()
+    lock = f"{key}:lock"
+    try:
+        won = client.set(lock, owner, nx=True, px=LOCK_MS)
+    except redis.RedisError:
+        return compute()  # fail open
+    if won:
+        try:
+            value = compute()
+            _shared_set(key, value)
+            return value
+        finally:
+            with contextlib.suppress(redis.RedisError):  # else the lock expires by itself
+                client.eval(_RELEASE, 1, lock, owner)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        value = _shared_get(key)
+        if value is not None:
+            return value
+    return compute()  # the winner is slow or died: don't wait longer
+
+
+def remember(key: str, stamps: Stamps | None, compute: Callable[[], T | None]) -> T | None:
+    """The value of `key` computed under `stamps` (read before calling): from this process,
+    from the shared tier, or computed once for everyone. None results are cached too."""
+    cache = local_cache()
+    if cache is None or stamps is None:
+        return compute()
+    version = _version(key, stamps)
+    shared = _redis() is not None  # the shared tier exists only beside a server database
+    with cache.lock(version):  # one thread of this process computes; the others wait
+        value = cache.get(key)
+        if value is None and shared:
+            value = _shared_get(version)
+        if value is None:
+            value = (
+                _compute_once(version, lambda: _absent_if_none(compute()))
+                if shared
+                else _absent_if_none(compute())
+            )
+        cache.put(key, value, stamps)
+    return None if value == ABSENT else value
+
+
+def _absent_if_none(value: Any) -> Any:
+    return ABSENT if value is None else value
+
+
+def cached(key: str) -> tuple[bool, Any]:
+    """This process's cached value of `key`: (True, value) on a hit, (False, None) on a miss."""
+    cache = local_cache()
+    value = cache.get(key) if cache is not None else None
+    if value is None:
+        return False, None
+    return True, None if value == ABSENT else value

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
@@ -59,16 +60,34 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def suite_redis_url() -> str | None:
+    """TODOSCALE_TEST_REDIS_URL, else database 15 of a local Redis; None when none answers
+    (a failure instead when TODOSCALE_REQUIRE_SERVICES=1 asked for it)."""
+    url = os.environ.get("TODOSCALE_TEST_REDIS_URL") or DEFAULT_REDIS_URL
+    try:
+        redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"Redis at {url} does not answer (TODOSCALE_REQUIRE_SERVICES=1)")
+        return None
+    return url
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    """The app under test, its schema built by the real migrations."""
-    app = create_app(
-        {
-            "ENV_NAME": "testing",
-            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
-            "SQLALCHEMY_DATABASE_URI": database_url,
-        }
-    )
+    """The app under test, its schema built by the real migrations. On a server database
+    it runs as scaled out: cache stamps and the shared cache tier in Redis."""
+    settings = {
+        "ENV_NAME": "testing",
+        "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+    }
+    if not database_url.startswith("sqlite"):
+        settings["REDIS_URL"] = suite_redis_url()
+    app = create_app(settings)
     with app.app_context():
         upgrade()
     yield app

@@ -13,19 +13,16 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.conftest import skip_or_fail
-
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+from tests.conftest import skip_or_fail, suite_redis_url
 
 
 @pytest.fixture
 def redis_url() -> str:
-    """TODOSCALE_TEST_REDIS_URL, else database 15 of the local Redis when it answers."""
-    url = os.environ.get("TODOSCALE_TEST_REDIS_URL") or DEFAULT_REDIS_URL
-    try:
-        redis.Redis.from_url(url, socket_timeout=1).ping()
-    except redis.RedisError:
-        skip_or_fail(f"Redis at {url} does not answer; set TODOSCALE_TEST_REDIS_URL")
+    """The suite's Redis (see tests.conftest.suite_redis_url), or a skip saying why."""
+    url = suite_redis_url()
+    if url is None:
+        skip_or_fail("no Redis answers; set TODOSCALE_TEST_REDIS_URL")
+    assert url is not None
     return url
 
 

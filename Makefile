@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/todoscale_test
 PYTEST_ARGS ?=
+INSTANCES ?= 2
+CLUSTER_PORT ?= 8080
 
 export PORT
 
 .PHONY: run test lint typecheck contracts pytest pytest-sqlite pytest-postgres bench clean \
-	translations
+	translations cluster
 
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +58,10 @@ translations: $(VENV)/.dev-installed
 		--no-location --sort-output --project todoscale -o $(I18N)/messages.pot .
 	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) --no-location --width 100
 	$(BIN)/pybabel compile -d $(I18N) --statistics
+
+## cluster: nginx on $(CLUSTER_PORT) in front of $(INSTANCES) instances (`todoscale cluster down` stops it)
+cluster: $(VENV)/.run-installed
+	$(BIN)/todoscale cluster up --instances $(INSTANCES) --port $(CLUSTER_PORT)
 
 ## bench: the scaling ladder on the reference workload (needs wrk)
 bench: $(VENV)/.dev-installed

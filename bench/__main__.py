@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from bench import embedded, procs
+from bench import cluster, embedded, procs
 
 
 def main() -> None:
@@ -28,6 +28,13 @@ def main() -> None:
             runs=args.runs, seconds=args.seconds, connections=connections, out=out
         )
     }
+    figures["cluster"] = cluster.run(
+        runs=args.runs,
+        seconds=args.seconds,
+        connections=connections,
+        out=out,
+        embedded_figures=figures["embedded"],
+    )
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
     print(f"\nFigures and server logs: {out}")
 

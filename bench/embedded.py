@@ -57,16 +57,21 @@ def measure(
     connections: int,
     runs: int,
     seconds: int,
+    servers: dict[str, procs.Server] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run every case `runs` times, interleaved so drift hits them alike; summarize each."""
+    """Run every case `runs` times, interleaved so drift hits them alike; summarize each.
+
+    `servers` names the server of a case whose CPU is not `server`'s.
+    """
     results: dict[str, list[wrk.Result]] = {name: [] for name in cases}
     for url, headers in cases.values():
         wrk.run(url, connections=connections, seconds=2, headers=headers)  # warm-up
     for _ in range(runs):
         for name, (url, headers) in cases.items():
-            before = server.cpu_seconds()
+            measured = (servers or {}).get(name, server)
+            before = measured.cpu_seconds()
             result = wrk.run(url, connections=connections, seconds=seconds, headers=headers)
-            result.server_cpu_s = server.cpu_seconds() - before
+            result.server_cpu_s = measured.cpu_seconds() - before
             results[name].append(result)
     return {name: report.summarize(each) for name, each in results.items()}
 
@@ -88,21 +93,39 @@ def run(*, runs: int, seconds: int, connections: list[int], out: Path) -> dict[s
             env,
             out / "embedded-server.log",
         )
-        base = f"http://127.0.0.1:{port}"
+        # The same server on the same database with its cache off: what the cache buys.
+        uncached_port = free_port()
+        uncached = procs.Server(
+            "todoscale serve (cache off)",
+            [str(procs.BIN / "todoscale"), "serve"],
+            {**env, "PORT": str(uncached_port), "TODOSCALE_LOCAL_CACHE": "off"},
+            out / "embedded-uncached-server.log",
+        )
+        base, uncached_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{uncached_port}"
         try:
             server.wait_ready(f"{base}/healthz")
+            uncached.wait_ready(f"{uncached_base}/healthz")
             auth = {"Authorization": f"Bearer {token(base, 'user1')}"}
             cases = {
                 "floor: GET /healthz": (f"{base}/healthz", {}),
                 f"read: GET {READ_PATH}": (base + READ_PATH, auth),
+                f"read, cache off: GET {READ_PATH}": (uncached_base + READ_PATH, auth),
             }
             figures = {
-                c: measure(cases, server, connections=c, runs=runs, seconds=seconds)
+                c: measure(
+                    cases,
+                    server,
+                    connections=c,
+                    runs=runs,
+                    seconds=seconds,
+                    servers={f"read, cache off: GET {READ_PATH}": uncached},
+                )
                 for c in connections
             }
         finally:
             server.stop()
-    print("\n## Embedded (SQLite, todoscale serve: gunicorn, default workers)\n")
+            uncached.stop()
+    print("\n## Embedded (SQLite, todoscale serve: its default server and workers)\n")
     print(report.HEADER)
     for c, by_case in figures.items():
         floor = by_case["floor: GET /healthz"]["requests_per_second"]["median"]

@@ -12,7 +12,7 @@ from todoscale import api, auth, cache, errors, web
 from todoscale.config import ensure_secret_key, load_config
 from todoscale.extensions import db, migrate
 from todoscale.models import engine
-from todoscale.ops import health, http, logs
+from todoscale.ops import compression, health, http, limits, logs, static
 from todoscale.ops.json import OrjsonProvider
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -38,6 +38,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     http.init_app(app)
+    static.init_app(app)
+    compression.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
 
@@ -45,4 +47,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)
+    limits.init_app(app)  # after the blueprints: its limits name them
     return app

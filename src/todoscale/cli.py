@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from todoscale.app import create_app
+from todoscale.deploy import cluster_commands, servers
 from todoscale.exceptions import TodoscaleError
 from todoscale.services import accounts, seeding
-
-GUNICORN_CONF = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
 
 cli = FlaskGroup(create_app=create_app, help="todoscale: a collaborative todo service.")
 
@@ -28,11 +28,20 @@ cli = FlaskGroup(create_app=create_app, help="todoscale: a collaborative todo se
     default=None,
     help="gunicorn configuration file (default: deploy/gunicorn.conf.py).",
 )
-def serve(config_path: str | None) -> None:
-    """Migrate the database, then serve the app with gunicorn."""
+@click.option(
+    "--server",
+    type=click.Choice(servers.SERVERS),
+    default=None,
+    help="HTTP server (default: TODOSCALE_SERVER, granian).",
+)
+def serve(config_path: str | None, server: str | None) -> None:
+    """Migrate the database, then serve the app with granian or gunicorn."""
     upgrade()
-    conf = config_path or str(GUNICORN_CONF)
-    args = [sys.executable, "-m", "gunicorn", "--config", conf, "todoscale.wsgi:app"]
+    chosen = server or current_app.config["SERVER"]
+    try:
+        args = servers.server_argv(chosen, os.environ, Path(current_app.instance_path), config_path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     os.execv(sys.executable, args)
 
 
@@ -72,6 +81,9 @@ def seed(users: int, todos: int, password: str, prefix: str) -> None:
         f"Seeded {len(names)} users ({names[0]}..{names[-1]}, password {password!r}) "
         f"and {todos} todos in {time.perf_counter() - started:.1f} s."
     )
+
+
+cli.add_command(cluster_commands.group)
 
 
 def _describe(exc: TodoscaleError) -> str:

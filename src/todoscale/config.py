@@ -234,8 +234,8 @@ SETTINGS: tuple[Setting, ...] = (
         "TODOSCALE_WORKERS",
         "WORKERS",
         int,
-        "`2 * cores + 1`",
-        "gunicorn worker processes for `todoscale serve`.",
+        "`2 * cores + 1` (gunicorn), cores (granian)",
+        "Worker processes of `todoscale serve`.",
     ),
     Setting(
         "TODOSCALE_WORKER_CLASS",

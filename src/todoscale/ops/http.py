@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
+import socket
 import time
 import uuid
 
@@ -27,6 +30,16 @@ _SECURITY_HEADERS = [
 _HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
+def _default_id() -> str:
+    # Per request, not at import: each forked worker has its own pid.
+    return _instance_id(os.getpid())
+
+
+@functools.cache
+def _instance_id(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}"
+
+
 def _begin() -> None:
     g.started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
@@ -38,6 +51,7 @@ def _finish(response: Response) -> Response:
     # werkzeug's per-header lookup cost more than the view.
     response.headers.extend(_SECURITY_HEADERS)
     response.headers.add("X-Request-ID", g.request_id)
+    response.headers.add("X-Instance-ID", current_app.config["INSTANCE_ID"] or _default_id())
     if current_app.config["HSTS"]:
         response.headers.add(*_HSTS)
     if current_app.config["REQUEST_LOG"]:

@@ -1,0 +1,1 @@
+"""Running the app in production: the HTTP servers and the local cluster."""

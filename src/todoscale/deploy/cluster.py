@@ -1,0 +1,316 @@
+"""A local cluster: nginx in front of N app instances, all under supervisord.
+
+Everything it writes (configuration, logs, pid files, nginx's temporary files) lives in
+`<instance folder>/cluster/`. `down` stops every process it started, by process id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from todoscale.deploy import nginx
+
+SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot do what was asked; the message says why and what to do."""
+
+
+@dataclass
+class Plan:
+    """What `up` starts: ports, the folder, and the environment every process shares."""
+
+    instance_path: Path
+    port: int
+    instances: int = 2
+    app_port: int = 0
+    socketio_port: int = 0
+    server: str = "gunicorn"
+    workers: int | None = None
+    tls_port: int | None = None
+    certificate: str | None = None
+    certificate_key: str | None = None
+    host: str = "127.0.0.1"
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.app_port = self.app_port or self.port + 1
+        self.socketio_port = self.socketio_port or self.port + 100
+
+    @property
+    def folder(self) -> Path:
+        """instance/cluster: the only place the cluster writes to."""
+        return self.instance_path / "cluster"
+
+    @property
+    def app_ports(self) -> list[int]:
+        """One port per app instance, consecutive from `app_port`."""
+        return [self.app_port + i for i in range(self.instances)]
+
+
+def _conf(folder: Path) -> Path:
+    return folder / "supervisord.conf"
+
+
+def find_nginx() -> str:
+    """The nginx binary (PATH, then the usual sbin folders), or an error saying how to get it."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
+    found = shutil.which("nginx", path=search)
+    if found is None:
+        raise ClusterError("nginx is not installed: apt-get install nginx (Debian's package).")
+    return found
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ClusterError(f"port {port} on {host} is taken ({exc}); choose --port.") from exc
+
+
+def _quote(value: str) -> str:
+    # supervisord expands %(name)s in its files and reads values as quoted strings.
+    return '"' + value.replace("%", "%%").replace('"', '\\"') + '"'
+
+
+def _program(name: str, command: list[str], env: Mapping[str, str], plan: Plan) -> str:
+    environment = ",".join(f"{key}={_quote(value)}" for key, value in env.items())
+    lines = [
+        f"[program:{name}]",
+        "command=" + " ".join(_quote(part) if " " in part else part for part in command),
+        f"directory={os.getcwd()}",
+        "autostart=true",
+        # Every process comes back if it dies, whatever its exit status.
+        "autorestart=true",
+        "startsecs=1",
+        "startretries=100",
+        # The signal goes to the whole process group: a server's workers stop with it.
+        "stopasgroup=true",
+        "killasgroup=true",
+        "stopwaitsecs=35",
+        f"stdout_logfile={plan.folder / 'logs' / name}.log",
+        "stdout_logfile_maxbytes=50MB",
+        "redirect_stderr=true",
+    ]
+    if environment:
+        lines.append(f"environment={environment}")
+    return "\n".join(lines) + "\n"
+
+
+def _app_programs(plan: Plan) -> list[str]:
+    programs = []
+    for number, port in enumerate(plan.app_ports, start=1):
+        env = {
+            "TODOSCALE_BIND": f"127.0.0.1:{port}",
+            "TODOSCALE_INSTANCE_ID": f"app{number}",
+            # nginx is the one proxy in front: the client address is the one it saw.
+            "TODOSCALE_TRUSTED_PROXIES": "1",
+        }
+        if plan.workers:
+            env["TODOSCALE_WORKERS"] = str(plan.workers)
+        command = [sys.executable, "-m", "todoscale.cli", "serve", "--server", plan.server]
+        programs.append(_program(f"app{number}", command, env, plan))
+    return programs
+
+
+def supervisord_config(plan: Plan) -> str:
+    """supervisord.conf: nginx, the app instances, and the control socket."""
+    folder = plan.folder
+    site = folder / "nginx.conf"
+    nginx_cmd = [find_nginx(), "-p", str(folder), "-c", str(site), "-g", "daemon off;"]
+    programs = [_program("nginx", nginx_cmd, {}, plan), *_app_programs(plan)]
+    # Later services join here as programs of their own: the Socket.IO instance (on
+    # plan.socketio_port, which nginx's /socket.io/ upstream already names), the Celery
+    # worker and Celery beat.
+    names = ",".join(f"app{n}" for n in range(1, plan.instances + 1))
+    return "\n".join(
+        [
+            "; Generated by `todoscale cluster up`; rewritten at every start.",
+            "[unix_http_server]",
+            f"file={folder / 'supervisor.sock'}",
+            "chmod=0700",
+            "",
+            "[supervisord]",
+            f"logfile={folder / 'logs' / 'supervisord.log'}",
+            f"pidfile={folder / 'supervisord.pid'}",
+            f"childlogdir={folder / 'logs'}",
+            f"directory={os.getcwd()}",
+            "minfds=4096",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{folder / 'supervisor.sock'}",
+            "",
+            *programs,
+            "[group:app]",
+            f"programs={names}",
+            "",
+        ]
+    )
+
+
+def write_files(plan: Plan) -> None:
+    """Write the nginx site and main configuration and supervisord.conf into the folder."""
+    folder = plan.folder
+    for sub in ("logs", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    site = nginx.Site(
+        app_servers=[f"127.0.0.1:{port}" for port in plan.app_ports],
+        socketio_servers=[f"127.0.0.1:{plan.socketio_port}"],
+        http_listen=f"{plan.host}:{plan.port}",
+        tls=plan.tls_port is not None,
+        https_listen=f"{plan.host}:{plan.tls_port}",
+        https_port=plan.tls_port or 443,
+        ssl_certificate=plan.certificate or "",
+        ssl_certificate_key=plan.certificate_key or "",
+        static_dir=str(nginx.STATIC_DIR),
+        access_log=str(folder / "logs" / "nginx-access.log"),
+    )
+    (folder / "todoscale.conf").write_text(nginx.render(site))
+    (folder / "nginx.conf").write_text(nginx.main_config(folder / "todoscale.conf", folder))
+    _conf(folder).write_text(supervisord_config(plan))
+
+
+def _supervisorctl(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(_conf(folder)), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def supervisord_pid(folder: Path) -> int | None:
+    """The pid of the cluster's supervisord if it is alive, else None."""
+    try:
+        pid = int((folder / "supervisord.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def program_pids(folder: Path) -> dict[str, int]:
+    """Each running program's pid (its process group), from supervisord."""
+    pids = {}
+    for line in _supervisorctl(folder, "status").stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[1] == "RUNNING" and parts[2] == "pid":
+            pids[parts[0].split(":")[-1]] = int(parts[3].rstrip(","))
+    return pids
+
+
+def status(folder: Path) -> str:
+    """supervisord's view of every program, or a line saying the cluster is not running."""
+    if supervisord_pid(folder) is None:
+        return f"No cluster is running from {folder}."
+    return _supervisorctl(folder, "status").stdout.rstrip()
+
+
+def _migrate(env: Mapping[str, str]) -> None:
+    argv = [sys.executable, "-m", "todoscale.cli", "db", "upgrade"]
+    done = subprocess.run(
+        argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=300, check=False
+    )
+    if done.returncode != 0:
+        raise ClusterError(f"migrating the database failed:\n{done.stdout}{done.stderr}")
+
+
+def _wait_ready(urls: list[str], timeout: float) -> list[str]:
+    """Poll every URL until each answers 200; return those that never did."""
+    waiting = list(urls)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for url in list(waiting):
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        waiting.remove(url)
+            except OSError:
+                pass
+        if waiting:
+            time.sleep(0.3)
+    return waiting
+
+
+def up(plan: Plan, timeout: float = 90.0) -> None:
+    """Migrate once, write the configuration, start supervisord, wait for every instance."""
+    folder = plan.folder
+    if supervisord_pid(folder) is not None:
+        raise ClusterError(f"a cluster is already running from {folder}: `todoscale cluster down`.")
+    for port in [plan.port, *plan.app_ports, *([plan.tls_port] if plan.tls_port else [])]:
+        _check_port_free(plan.host if port in (plan.port, plan.tls_port) else "127.0.0.1", port)
+    env = {**plan.env, "TODOSCALE_INSTANCE_PATH": str(plan.instance_path)}
+    # Once, before the instances start: each `serve` migrates too, and they must not race.
+    _migrate(env)
+    write_files(plan)
+    argv = [sys.executable, "-m", "supervisor.supervisord", "-c", str(_conf(folder))]
+    done = subprocess.run(
+        argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        raise ClusterError(f"supervisord did not start:\n{done.stdout}{done.stderr}")
+    urls = [f"http://127.0.0.1:{port}/healthz" for port in plan.app_ports]
+    urls.append(f"http://{plan.host}:{plan.port}/healthz")
+    missing = _wait_ready(urls, timeout)
+    if missing:
+        report = status(folder)
+        down(folder)
+        raise ClusterError(
+            f"the cluster did not become ready ({', '.join(missing)} never answered);\n"
+            f"{report}\nlogs: {folder / 'logs'}"
+        )
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def down(folder: Path, timeout: float = 60.0) -> list[int]:
+    """Stop supervisord and every program it ran, by process id; return the pids stopped."""
+    supervisor = supervisord_pid(folder)
+    if supervisor is None:
+        return []
+    groups = list(program_pids(folder).values())
+    started = [supervisor, *(pid for pgid in groups for pid in group_members(pgid))]
+    _supervisorctl(folder, "shutdown")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(pid) for pid in started):
+        time.sleep(0.2)
+    # Whatever outlived a clean shutdown is killed, by the ids recorded above.
+    for pid in started:
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return started

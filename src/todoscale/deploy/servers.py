@@ -1,0 +1,104 @@
+"""The command lines of the HTTP servers `todoscale serve` can run: granian or gunicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+ROOT = Path(__file__).resolve().parents[3]
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+SERVERS = ("granian", "gunicorn")
+WSGI_APP = "todoscale.wsgi:app"
+
+
+def log_config(level: str = "INFO") -> dict[str, object]:
+    """A dictConfig that writes a server's own logs as the app's JSON lines, on stderr."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "todoscale.ops.logs.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            name: {"level": level, "handlers": ["stderr"], "propagate": False}
+            for name in ("gunicorn.error", "gunicorn.access", "_granian", "granian.access")
+        },
+        "root": {"level": "WARNING", "handlers": ["stderr"]},
+    }
+
+
+class GunicornLogger(Logger):
+    """gunicorn's logger without its access log: the app writes one JSON line per request
+    (TODOSCALE_REQUEST_LOG), and gunicorn would log each request a second time."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Log nothing: the request was logged by the app."""
+
+
+def bind_address(environ: Mapping[str, str]) -> tuple[str, int]:
+    """Host and port from TODOSCALE_BIND, else 127.0.0.1 and $PORT (8000)."""
+    bind = environ.get("TODOSCALE_BIND") or f"127.0.0.1:{environ.get('PORT', '8000')}"
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"TODOSCALE_BIND={bind!r} is not host:port, e.g. 127.0.0.1:8000")
+    return host.strip("[]"), int(port)
+
+
+def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
+    """granian's WSGI server: one worker per core, each running the app on blocking threads."""
+    host, port = bind_address(environ)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / "granian-logging.json"
+    log_file.write_text(json.dumps(log_config(environ.get("TODOSCALE_LOG_LEVEL", "INFO"))))
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--no-ws",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        environ.get("TODOSCALE_WORKERS") or str(os.cpu_count() or 1),
+        "--blocking-threads",
+        environ.get("TODOSCALE_BLOCKING_THREADS") or "4",
+        "--backlog",
+        "2048",
+        "--respawn-failed-workers",
+        "--log-config",
+        str(log_file),
+        # The app writes one JSON line per request itself; granian's access log would double it.
+        "--no-access-log",
+        WSGI_APP,
+    ]
+
+
+def gunicorn_argv(config_path: str | None) -> list[str]:
+    """gunicorn with deploy/gunicorn.conf.py (or another configuration file)."""
+    conf = config_path or str(GUNICORN_CONF)
+    return [sys.executable, "-m", "gunicorn", "--config", conf, WSGI_APP]
+
+
+def server_argv(
+    server: str, environ: Mapping[str, str], instance_path: Path, config_path: str | None = None
+) -> list[str]:
+    """The command line that serves the app with `server`."""
+    if server == "granian":
+        return granian_argv(environ, instance_path)
+    if server == "gunicorn":
+        return gunicorn_argv(config_path)
+    raise ValueError(f"unknown server {server!r}: use one of {', '.join(SERVERS)}")

@@ -1,0 +1,76 @@
+"""Helpers of the deployment tests: free ports, waiting for a server, stopping it by group."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+from tests.conftest import skip_or_fail
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive ports all free on 127.0.0.1 right now.
+
+    Chosen below Linux's ephemeral range (32768 and up), where the local ports of outgoing
+    connections (other suites' load generators on a shared machine) could take one of them
+    between this check and the server's bind.
+    """
+    for _ in range(200):
+        first = random.randrange(20_000, 32_000 - count)
+        socks = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return first
+    raise RuntimeError(f"found no {count} consecutive free ports")
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail when the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the server exited with {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal the process group `proc` leads, then SIGKILL it if it lingers."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+
+def require(tool: str) -> str:
+    """The path of a tool the test needs, or skip (fail under CI) naming how to install it."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin"])
+    path = shutil.which(tool, path=search)
+    if path is None:
+        skip_or_fail(f"{tool} is not installed (apt-get install {tool})")
+    assert path is not None
+    return path

@@ -1,0 +1,140 @@
+"""`todoscale serve`: the server command lines, gunicorn's settings, granian really serving."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.deploy.helpers import free_port_run, stop_group, wait_for
+from todoscale.cli import cli
+from todoscale.deploy import servers
+from todoscale.ops.logs import JsonFormatter
+
+
+def test_bind_address_comes_from_todoscale_bind_then_port():
+    assert servers.bind_address({"TODOSCALE_BIND": "0.0.0.0:9000"}) == ("0.0.0.0", 9000)
+    assert servers.bind_address({"PORT": "8123"}) == ("127.0.0.1", 8123)
+    assert servers.bind_address({}) == ("127.0.0.1", 8000)
+    assert servers.bind_address({"TODOSCALE_BIND": "[::1]:9000"}) == ("::1", 9000)
+    with pytest.raises(ValueError, match="host:port"):
+        servers.bind_address({"TODOSCALE_BIND": "9000"})
+
+
+def test_granian_runs_wsgi_with_the_configured_workers_and_threads(tmp_path):
+    env = {"TODOSCALE_WORKERS": "3", "TODOSCALE_BLOCKING_THREADS": "6", "PORT": "8111"}
+    argv = servers.server_argv("granian", env, tmp_path)
+
+    assert argv[1:3] == ["-m", "granian"]
+    pairs = dict(itertools.pairwise(argv))  # each option with the value after it
+    assert pairs["--interface"] == "wsgi"
+    assert pairs["--workers"] == "3" and pairs["--blocking-threads"] == "6"
+    assert pairs["--port"] == "8111" and pairs["--host"] == "127.0.0.1"
+    assert "--no-access-log" in argv and argv[-1] == "todoscale.wsgi:app"
+    logging_config = json.loads(Path(pairs["--log-config"]).read_text())
+    assert logging_config["formatters"]["json"]["()"] == "todoscale.ops.logs.JsonFormatter"
+
+
+def test_granian_defaults_to_one_worker_per_core_and_four_threads(tmp_path):
+    argv = servers.server_argv("granian", {}, tmp_path)
+
+    assert argv[argv.index("--workers") + 1] == str(os.cpu_count())
+    assert argv[argv.index("--blocking-threads") + 1] == "4"
+
+
+def test_unknown_server_is_refused(runner):
+    result = runner.invoke(cli, ["serve", "--server", "uwsgi"])
+
+    assert result.exit_code != 0
+    assert "granian" in result.output and "gunicorn" in result.output
+
+
+def _gunicorn_settings(monkeypatch, **env):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return runpy.run_path(str(PROJECT_ROOT / "deploy" / "gunicorn.conf.py"))
+
+
+def test_gunicorn_defaults_to_two_workers_per_core_plus_one(monkeypatch):
+    monkeypatch.delenv("TODOSCALE_WORKERS", raising=False)
+    settings = _gunicorn_settings(monkeypatch, PORT="8222")
+
+    assert settings["workers"] == 2 * os.cpu_count() + 1
+    assert settings["bind"] == "127.0.0.1:8222"
+    assert settings["worker_class"] == "sync"
+    assert settings["graceful_timeout"] > 0
+    assert settings["max_requests"] > 0 and settings["max_requests_jitter"] > 0
+
+
+def test_gunicorn_worker_class_and_threads_are_configurable(monkeypatch):
+    settings = _gunicorn_settings(
+        monkeypatch,
+        TODOSCALE_WORKER_CLASS="gthread",
+        TODOSCALE_THREADS="8",
+        TODOSCALE_WORKERS="2",
+        TODOSCALE_BIND="[::1]:9001",
+    )
+
+    assert (settings["worker_class"], settings["threads"], settings["workers"]) == (
+        "gthread",
+        8,
+        2,
+    )
+    assert settings["bind"] == "[::1]:9001"
+
+
+def test_gunicorn_logs_json_and_leaves_the_request_line_to_the_app(monkeypatch):
+    settings = _gunicorn_settings(monkeypatch)
+    formatter = settings["logconfig_dict"]["formatters"]["json"]["()"]
+
+    assert formatter == f"{JsonFormatter.__module__}.{JsonFormatter.__name__}"
+    assert settings["accesslog"] is None
+    assert settings["logger_class"] is servers.GunicornLogger
+
+
+def _serve(server: str, tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TODOSCALE_INSTANCE_PATH": str(tmp_path),
+        "TODOSCALE_ENV": "development",
+        "TODOSCALE_WORKERS": "1",
+        "PORT": str(port),
+    }
+    argv = [sys.executable, "-m", "todoscale.cli", "serve", "--server", server]
+    with (tmp_path / f"{server}.log").open("wb") as log:
+        return subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def test_granian_serves_and_every_log_line_is_json(tmp_path):
+    # gunicorn's turn is the cluster test's (tests/deploy/test_cluster.py).
+    server = "granian"
+    port = free_port_run(1)
+    proc = _serve(server, tmp_path, port)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200
+            assert response.headers["X-Instance-ID"]
+    finally:
+        stop_group(proc, signal.SIGTERM)
+    time.sleep(0.2)
+    lines = (tmp_path / f"{server}.log").read_text().splitlines()
+    # Every line parses, but Python's warnings (the warnings module prints, it does not log).
+    records = [json.loads(line) for line in lines if not line.startswith(("/", "  "))]
+    requests = [r for r in records if r.get("message") == "request" and r["path"] == "/healthz"]
+    assert len(requests) >= 1
+    # One line per request: the server adds no access line of its own.
+    assert not [r for r in records if "healthz" in r["message"]]
+    assert any(r["logger"] in {"_granian", "gunicorn.error"} for r in records)

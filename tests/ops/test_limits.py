@@ -1,0 +1,200 @@
+"""Rate limits and login throttling, in memory: budgets, headers, isolation, the 429 shapes."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from werkzeug.test import TestResponse
+
+from tests.web.conftest import csrf_token
+
+PASSWORD = "correct horse battery"
+LIMITS = {
+    "RATE_LIMITS_ENABLED": True,
+    "API_WRITE_LIMIT": "3 per minute",
+    "ANON_LIMIT": "100 per minute",
+    "LOGIN_FAILURES_PER_ADDRESS": "3 per 15 minutes",
+    "LOGIN_FAILURES_PER_ACCOUNT": "100 per hour",
+}
+
+
+@pytest.fixture
+def limited_app(make_app: Callable[..., Flask]) -> Callable[..., Flask]:
+    """An app with small limits (overridable), its schema migrated."""
+
+    def make(**overrides: Any) -> Flask:
+        app = make_app(**{**LIMITS, **overrides})
+        with app.app_context():
+            upgrade()
+        return app
+
+    return make
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    """An HTTP Basic header."""
+    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {encoded}"}
+
+
+def register(client: FlaskClient, username: str, **kwargs: Any) -> str:
+    """Register `username` through the API and return a token."""
+    body = {"username": username, "email": f"{username}@example.com", "password": PASSWORD}
+    assert client.post("/api/v1/users", json=body, **kwargs).status_code == 201
+    response = client.post("/api/v1/tokens", headers=basic(username, PASSWORD))
+    assert response.status_code == 201, response.get_json()
+    token: str = response.get_json()["token"]
+    return token
+
+
+def login(client: FlaskClient, username: str, password: str, address: str) -> TestResponse:
+    """POST /api/v1/tokens as seen from `address` (the app trusts one proxy)."""
+    return client.post(
+        "/api/v1/tokens", headers={**basic(username, password), "X-Forwarded-For": address}
+    )
+
+
+def add_todo(client: FlaskClient, token: str) -> TestResponse:
+    return client.post(
+        "/api/v1/todos", json={"title": "x"}, headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def test_api_writes_are_limited_per_user_with_headers(limited_app):
+    client = limited_app().test_client()
+    alice, bob = register(client, "alice"), register(client, "bob")
+    for remaining in (2, 1, 0):
+        response = add_todo(client, alice)
+        assert response.status_code == 201
+        assert response.headers["RateLimit-Limit"] == "3"
+        assert response.headers["RateLimit-Remaining"] == str(remaining)
+        assert 0 < int(response.headers["RateLimit-Reset"]) <= 61
+        assert "Retry-After" not in response.headers
+    refused = add_todo(client, alice)
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/problem+json"
+    assert refused.get_json()["status"] == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 61
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    # Bob's budget is his own, and Alice may still read.
+    assert add_todo(client, bob).status_code == 201
+    listing = client.get("/api/v1/todos", headers={"Authorization": f"Bearer {alice}"})
+    assert listing.status_code == 200
+    assert len(listing.get_json()["items"]) == 3
+    assert "RateLimit-Limit" not in listing.headers
+
+
+def test_a_write_budget_comes_back_when_the_window_ends(limited_app):
+    client = limited_app(API_WRITE_LIMIT="2 per 2 seconds").test_client()
+    token = register(client, "alice")
+    started = time.time()
+    statuses = [add_todo(client, token).status_code for _ in range(3)]
+    if time.time() - started >= 1.5:
+        pytest.skip("the machine was too slow to fill a two-second window")
+    assert statuses == [201, 201, 429]
+    time.sleep(2.1)
+    assert add_todo(client, token).status_code == 201
+
+
+def test_anonymous_routes_are_limited_per_real_client_address(limited_app):
+    client = limited_app(ANON_LIMIT="2 per minute", TRUSTED_PROXIES=1).test_client()
+
+    def sign_up(name: str, address: str) -> int:
+        body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+        headers = {"X-Forwarded-For": address}
+        return client.post("/api/v1/users", json=body, headers=headers).status_code
+
+    assert [sign_up(f"user{i}", "203.0.113.1") for i in range(3)] == [201, 201, 429]
+    # Behind the same proxy, another client has its own bucket.
+    assert sign_up("another", "203.0.113.2") == 201
+
+
+def test_without_trusted_proxies_a_forged_forwarded_for_changes_nothing(limited_app):
+    client = limited_app(ANON_LIMIT="2 per minute").test_client()
+    statuses = [
+        client.post("/api/v1/tokens", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+        for i in range(3)
+    ]
+    assert statuses == [401, 401, 429]
+
+
+def test_login_failures_are_throttled_per_account_and_address(limited_app):
+    client = limited_app(TRUSTED_PROXIES=1).test_client()
+    register(client, "alice")
+    register(client, "bob")
+    statuses = [login(client, "alice", "wrong", "203.0.113.9").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    refused = login(client, "alice", PASSWORD, "203.0.113.9")
+    assert refused.status_code == 429, "the right password does not lift the throttle"
+    assert refused.mimetype == "application/problem+json"
+    assert 800 < int(refused.headers["Retry-After"]) <= 15 * 60 + 1
+    assert refused.headers["RateLimit-Limit"] == "3"
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    # Another address, or another account from the same address, is not affected.
+    assert login(client, "alice", PASSWORD, "203.0.113.10").status_code == 201
+    assert login(client, "bob", PASSWORD, "203.0.113.9").status_code == 201
+    # The account name is matched as the user types it, whatever the case.
+    assert login(client, "ALICE", "wrong", "203.0.113.9").status_code == 429
+
+
+def test_successful_logins_use_no_failure_budget(limited_app):
+    client = limited_app(TRUSTED_PROXIES=1).test_client()
+    register(client, "alice")
+    for _ in range(5):
+        assert login(client, "alice", PASSWORD, "203.0.113.9").status_code == 201
+    statuses = [login(client, "alice", "wrong", "203.0.113.9").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_account_limit_stops_a_spray_from_many_addresses_but_not_the_owner(limited_app):
+    app = limited_app(TRUSTED_PROXIES=1, LOGIN_FAILURES_PER_ACCOUNT="4 per hour")
+    client = app.test_client()
+    register(client, "alice")
+    assert login(client, "alice", PASSWORD, "192.0.2.1").status_code == 201  # her address
+    spray = [login(client, "alice", "wrong", f"203.0.113.{i}").status_code for i in range(1, 6)]
+    assert spray == [401, 401, 401, 401, 429]
+    # A new address is refused even with the right password: the account is under attack...
+    assert login(client, "alice", PASSWORD, "198.51.100.7").status_code == 429
+    # ...but the owner, from an address she logged in from before, still gets in.
+    assert login(client, "alice", PASSWORD, "192.0.2.1").status_code == 201
+
+
+def test_the_web_login_form_is_throttled_with_a_translated_page(limited_app):
+    app = limited_app()
+    client = app.test_client()
+    register(client, "alice")
+
+    def submit(password: str) -> TestResponse:
+        page = client.get("/login")
+        form = {"csrf_token": csrf_token(page), "username": "alice", "password": password}
+        return client.post("/login", data=form, headers={"Accept-Language": "zh-Hans"})
+
+    assert [submit("wrong").status_code for _ in range(3)] == [422, 422, 422]
+    refused = submit("wrong")
+    assert refused.status_code == 429
+    assert refused.mimetype == "text/html"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "请求过于频繁" in refused.get_data(as_text=True)
+    # The API token endpoint shares the budget: same account, same address.
+    assert client.post("/api/v1/tokens", headers=basic("alice", PASSWORD)).status_code == 429
+
+
+def test_the_web_pages_are_limited_per_address(limited_app):
+    client = limited_app(ANON_LIMIT="2 per minute").test_client()
+    assert [client.get("/login").status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get("/register").status_code == 200, "each page has its own budget"
+
+
+def test_limits_can_be_turned_off(limited_app):
+    client = limited_app(RATE_LIMITS_ENABLED=False).test_client()
+    token = register(client, "alice")
+    assert {add_todo(client, token).status_code for _ in range(5)} == {201}
+    statuses = {client.post("/api/v1/tokens", headers=basic("alice", "x")).status_code}
+    assert statuses == {401}

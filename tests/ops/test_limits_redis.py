@@ -1,0 +1,205 @@
+"""Rate limits on a real Redis: shared by two app instances, and surviving a Redis outage."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from flask_migrate import upgrade
+
+from tests.conftest import skip_or_fail, suite_redis_url
+from tests.ops.test_limits import LIMITS, PASSWORD, add_todo, basic, login, register
+from todoscale.ops import limits
+
+
+def _answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """TODOSCALE_TEST_REDIS_URL, else the local Redis's database 15 when it answers."""
+    url = suite_redis_url()
+    if url is None:
+        skip_or_fail("Redis does not answer; set TODOSCALE_TEST_REDIS_URL")
+    assert url is not None
+    return url
+
+
+@pytest.fixture
+def shared_apps(make_app: Callable[..., Flask], tmp_path: Path) -> Callable[..., list[Flask]]:
+    """Two app instances on one database, with small limits and the given overrides."""
+
+    def make(**overrides: object) -> list[Flask]:
+        settings = {
+            **LIMITS,
+            "TRUSTED_PROXIES": 1,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shared.db'}",
+            **overrides,
+        }
+        apps = [make_app(**settings), make_app(**settings)]
+        with apps[0].app_context():
+            upgrade()
+        return apps
+
+    return make
+
+
+def _unique(prefix: str) -> str:
+    # Counts in a long-lived Redis outlive a test run: every run uses fresh names.
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def test_limits_are_shared_by_two_instances_through_redis(shared_apps, redis_url):
+    first, second = (app.test_client() for app in shared_apps(REDIS_URL=redis_url))
+    name = _unique("ann")
+    token = register(first, name)
+    remaining = [
+        add_todo(client, token).headers["RateLimit-Remaining"] for client in (first, second, first)
+    ]
+    assert remaining == ["2", "1", "0"]
+    assert add_todo(second, token).status_code == 429
+
+    address = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
+    failures = [
+        login(client, name, "wrong", address).status_code for client in (first, second, first)
+    ]
+    assert failures == [401, 401, 401]
+    assert login(second, name, PASSWORD, address).status_code == 429
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A redis-server of this test's own on a free loopback port; stopped afterwards."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        skip_or_fail("redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers(url):
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"redis-server on port {port} did not start")
+            time.sleep(0.05)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=5)
+
+
+@pytest.fixture
+def limiter_records(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[logging.LogRecord]]:
+    """Warnings and errors of the limiter's loggers, caught on the loggers themselves (the
+    app's logging set-up may stop them from propagating); the once-per-interval memory is
+    fresh."""
+    monkeypatch.setattr(limits._storage_errors, "_last", {})
+    caught: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = caught.append  # type: ignore[method-assign]
+    loggers = [logging.getLogger("flask-limiter"), logging.getLogger(limits.__name__)]
+    monkeypatch.setattr(limits, "OUTAGE_PAUSE_SECONDS", 0.0)  # Redis tried on every request
+    for each in loggers:
+        each.addHandler(handler)
+    yield caught
+    for each in loggers:
+        each.removeHandler(handler)
+
+
+def test_a_redis_outage_causes_no_server_errors_and_logins_stay_throttled(
+    shared_apps, redis_server, limiter_records
+):
+    process, url = redis_server
+    app = shared_apps(REDIS_URL=url, API_WRITE_LIMIT="100 per minute")[0]
+    client = app.test_client()
+    token = register(client, "ann")
+    assert add_todo(client, token).headers["RateLimit-Remaining"] == "99"
+    _stop(process)
+
+    bearer = {"Authorization": f"Bearer {token}"}
+    responses = [
+        client.get("/healthz"),
+        client.get("/api/v1/todos", headers=bearer),
+        *(add_todo(client, token) for _ in range(5)),
+        client.post(
+            "/api/v1/users",
+            json={"username": "bob", "email": "bob@example.com", "password": PASSWORD},
+        ),
+        client.post("/api/v1/tokens", headers=basic("ann", PASSWORD)),
+        client.get("/login"),
+    ]
+    assert [r.status_code for r in responses] == [200, 200, *[201] * 5, 201, 201, 200]
+    assert "RateLimit-Limit" not in responses[2].headers, "limits failed open"
+
+    failures = [login(client, "ann", "wrong", "203.0.113.5").status_code for _ in range(4)]
+    assert failures == [401, 401, 401, 429], "login throttling went on in this process"
+    assert login(client, "ann", PASSWORD, "203.0.113.6").status_code == 201
+
+    messages = [r.getMessage() for r in limiter_records]
+    assert len(messages) == 2, "each part logs the outage once, not once per request"
+    assert any("rate limits are not enforced" in m for m in messages), messages
+    assert any("login throttling uses this process's own counts" in m for m in messages)
+
+
+def test_reads_of_authenticated_users_cost_no_redis_round_trip(shared_apps, redis_server):
+    _, url = redis_server
+    server = redis.Redis.from_url(url)
+
+    def commands_for_reads(**overrides: object) -> int:
+        client = shared_apps(REDIS_URL=url, **overrides)[0].test_client()
+        bearer = {"Authorization": f"Bearer {register(client, _unique('ann'))}"}
+        add_todo(client, bearer["Authorization"].split()[1])
+        client.get("/api/v1/todos", headers=bearer)  # anything cached on first use, cached
+        before = server.info("stats")["total_commands_processed"]
+        for _ in range(20):
+            assert client.get("/api/v1/todos", headers=bearer).status_code == 200
+        return int(server.info("stats")["total_commands_processed"]) - before - 1
+
+    with_limits = commands_for_reads()
+    # Whatever else uses Redis (a shared cache) does so with limits off too.
+    assert with_limits == commands_for_reads(RATE_LIMITS_ENABLED=False)
+
+
+def test_after_a_storage_error_the_limits_pause_before_redis_is_tried_again():
+    breaker = limits.Breaker(pause=0.2)
+    calls: list[str] = []
+
+    def storage_down() -> str:
+        calls.append("tried")
+        raise ConnectionRefusedError
+
+    assert breaker.call(storage_down, default="open") == "open"
+    assert breaker.call(storage_down, default="open") == "open"
+    assert calls == ["tried"], "no second attempt during the pause"
+    time.sleep(0.25)
+    assert breaker.call(lambda: "answered") == "answered"

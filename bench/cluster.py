@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from bench import embedded, report
+from bench import embedded, procs, report
 from todoscale.config import load_config
 from todoscale.deploy import cluster as local
 
@@ -35,18 +35,7 @@ class ClusterCpu:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of the live processes of every program's group."""
-        groups = set(local.program_pids(self.folder).values())
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) in groups:
-                total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return procs.group_cpu_seconds(set(local.program_pids(self.folder).values()))
 
 
 def _postgres() -> str | None:

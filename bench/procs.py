@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from todoscale.deploy.cluster import processes
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
@@ -54,18 +56,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of every live process in the server's group."""
-        total = 0
-        tick = os.sysconf("SC_CLK_TCK")
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == self.proc.pid:  # field 5 of stat: the process group id
-                total += int(fields[11]) + int(fields[12])
-        return total / tick
+        return group_cpu_seconds({self.proc.pid})
 
     def stop(self) -> None:
         """SIGTERM the group, SIGKILL what is left after 10 s."""
@@ -79,6 +70,14 @@ class Server:
             except ProcessLookupError:
                 pass
         self._log_file.close()
+
+
+def group_cpu_seconds(groups: set[int]) -> float:
+    """User + system CPU seconds of the live processes whose process group is in `groups`."""
+    ticks = sum(
+        int(fields[11]) + int(fields[12]) for _, fields in processes() if int(fields[2]) in groups
+    )
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run(argv: list[str], env: Mapping[str, str]) -> str:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,29 +13,8 @@ import redis
 from flask import Flask
 from flask_migrate import upgrade
 
-from tests.conftest import skip_or_fail, suite_redis_url
 from tests.ops.test_limits import LIMITS, PASSWORD, add_todo, basic, login, register
 from todoscale.ops import limits
-
-
-def _answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """TODOSCALE_TEST_REDIS_URL, else the local Redis's database 15 when it answers."""
-    url = suite_redis_url()
-    if url is None:
-        skip_or_fail("Redis does not answer; set TODOSCALE_TEST_REDIS_URL")
-    assert url is not None
-    return url
 
 
 @pytest.fixture
@@ -84,41 +60,6 @@ def test_limits_are_shared_by_two_instances_through_redis(shared_apps, redis_url
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A redis-server of this test's own on a free loopback port; stopped afterwards."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        skip_or_fail("redis-server is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while not _answers(url):
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail(f"redis-server on port {port} did not start")
-            time.sleep(0.05)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(timeout=5)
-
-
-@pytest.fixture
 def limiter_records(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[logging.LogRecord]]:
     """Warnings and errors of the limiter's loggers, caught on the loggers themselves (the
     app's logging set-up may stop them from propagating); the once-per-interval memory is
@@ -139,12 +80,11 @@ def limiter_records(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[logging.Lo
 def test_a_redis_outage_causes_no_server_errors_and_logins_stay_throttled(
     shared_apps, redis_server, limiter_records
 ):
-    process, url = redis_server
-    app = shared_apps(REDIS_URL=url, API_WRITE_LIMIT="100 per minute")[0]
+    app = shared_apps(REDIS_URL=redis_server.url, API_WRITE_LIMIT="100 per minute")[0]
     client = app.test_client()
     token = register(client, "ann")
     assert add_todo(client, token).headers["RateLimit-Remaining"] == "99"
-    _stop(process)
+    redis_server.stop()
 
     bearer = {"Authorization": f"Bearer {token}"}
     responses = [
@@ -172,7 +112,7 @@ def test_a_redis_outage_causes_no_server_errors_and_logins_stay_throttled(
 
 
 def test_reads_of_authenticated_users_cost_no_redis_round_trip(shared_apps, redis_server):
-    _, url = redis_server
+    url = redis_server.url
     server = redis.Redis.from_url(url)
 
     def commands_for_reads(**overrides: object) -> int:

@@ -48,11 +48,23 @@ def _redis() -> redis.Redis | None:
     return client
 
 
+WARN_EVERY = 30.0
+_warned_at = [-WARN_EVERY]
+
+
+def _unavailable(exc: Exception) -> None:
+    """Log a shared-tier failure at most once per WARN_EVERY seconds, not per request."""
+    now = time.monotonic()
+    if now - _warned_at[0] >= WARN_EVERY:
+        _warned_at[0] = now
+        logger.warning("shared cache unavailable, computing instead: %s", exc)
+
+
 def _shared_get(key: str) -> Any | None:
     try:
         return shared_cache.get(key)
     except redis.RedisError as exc:
-        logger.warning("shared cache unavailable, computing: %s", exc)
+        _unavailable(exc)
         return None
 
 
@@ -60,7 +72,7 @@ def _shared_set(key: str, value: Any) -> None:
     try:
         shared_cache.set(key, value, timeout=int(current_app.config["LOCAL_CACHE_TTL"]))
     except redis.RedisError as exc:
-        logger.warning("shared cache unavailable, not storing: %s", exc)
+        _unavailable(exc)
 
 
 def _compute_once(key: str, compute: Callable[[], Any]) -> Any:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,19 +282,22 @@ def up(plan: Plan, timeout: float = 90.0) -> None:
         )
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live processes of process group `pgid`."""
-    members = []
+def processes() -> Iterator[tuple[int, list[str]]]:
+    """Every process's id and the fields of its /proc stat after the command name (state,
+    parent, process group, ..., user and system time at 11 and 12)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+            continue  # it ended meanwhile
+        yield int(entry.name), fields
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group `pgid`."""
+    return [pid for pid, fields in processes() if int(fields[2]) == pgid and fields[0] != "Z"]
 
 
 def down(folder: Path, timeout: float = 60.0) -> list[int]:

@@ -83,7 +83,7 @@ def run(
         instance = Path(tmp)
         env, backends = _environment(instance)
         embedded.prepare(instance, env)
-        port = embedded.free_port()
+        port = local.free_port_run(INSTANCES + 1)  # nginx, then one port per instance
         plan = local.Plan(instance_path=instance, port=port, instances=INSTANCES, env=env)
         plan.server = load_config()["SERVER"]
         base = f"http://127.0.0.1:{port}"

@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 
 from tests.conftest import skip_or_fail
+from todoscale.deploy.cluster import free_port_run
 
-
-def free_port_run(count: int) -> int:
-    """The first of `count` consecutive ports all free on 127.0.0.1 right now.
-
-    Chosen below Linux's ephemeral range (32768 and up), where the local ports of outgoing
-    connections (other suites' load generators on a shared machine) could take one of them
-    between this check and the server's bind.
-    """
-    for _ in range(200):
-        first = random.randrange(20_000, 32_000 - count)
-        socks = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-        return first
-    raise RuntimeError(f"found no {count} consecutive free ports")
+__all__ = ["free_port_run", "require", "stop_group", "wait_for"]
 
 
 def wait_for(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:

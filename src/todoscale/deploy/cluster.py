@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -71,6 +72,30 @@ def find_nginx() -> str:
     if found is None:
         raise ClusterError("nginx is not installed: apt-get install nginx (Debian's package).")
     return found
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive ports all free on 127.0.0.1 right now.
+
+    Chosen below Linux's ephemeral range (32768 and up), where the local ports of outgoing
+    connections (other suites' load generators on a shared machine) could take one of them
+    between this check and the server's bind.
+    """
+    for _ in range(200):
+        first = random.randrange(20_000, 32_000 - count)
+        socks = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return first
+    raise RuntimeError(f"found no {count} consecutive free ports")
 
 
 def _check_port_free(host: str, port: int) -> None:

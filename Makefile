@@ -56,7 +56,8 @@ I18N := src/todoscale/translations
 translations: $(VENV)/.dev-installed
 	$(BIN)/pybabel extract -F $(I18N)/babel.cfg -k _l -k lazy_gettext -k Message \
 		--no-location --sort-output --project todoscale -o $(I18N)/messages.pot .
-	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) --no-location --width 100
+	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) --width 100 \
+		--ignore-obsolete
 	$(BIN)/pybabel compile -d $(I18N) --statistics
 
 ## cluster: nginx on $(CLUSTER_PORT) in front of $(INSTANCES) instances (`todoscale cluster down` stops it)

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from todoscale import api, auth, cache, errors, web
+from todoscale import api, auth, cache, errors, tasks, web
 from todoscale.config import ensure_secret_key, load_config
 from todoscale.extensions import db, migrate
 from todoscale.models import engine
@@ -42,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     compression.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    tasks.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

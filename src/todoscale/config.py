@@ -94,8 +94,89 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_URL",
         str,
         "unset (embedded: no Redis)",
-        "Redis for the shared cache, rate limits and (later) jobs and live updates, "
-        "e.g. `redis://127.0.0.1:6379/0`.",
+        "Redis for the shared cache, rate limits, the job queue and live updates across "
+        "processes, e.g. `redis://127.0.0.1:6379/0`.",
+    ),
+    Setting(
+        "TODOSCALE_BROKER_URL",
+        "BROKER_URL",
+        str,
+        "`TODOSCALE_REDIS_URL`, else `sqla+sqlite:///instance/queue.sqlite`",
+        "Celery broker: RabbitMQ (`amqp://...`) or Redis; the embedded default is a "
+        "persistent queue in a local SQLite file.",
+    ),
+    Setting(
+        "TODOSCALE_WORKER_CONCURRENCY",
+        "WORKER_CONCURRENCY",
+        int,
+        "2",
+        "Jobs one Celery worker runs at a time.",
+    ),
+    Setting(
+        "TODOSCALE_JOB_LEASE_SECONDS",
+        "JOB_LEASE_SECONDS",
+        int,
+        "60",
+        "A running job whose worker has not reported for this long is taken over by another "
+        "(a worker killed mid-job).",
+    ),
+    Setting(
+        "TODOSCALE_JOB_SWEEP_SECONDS",
+        "JOB_SWEEP_SECONDS",
+        float,
+        "15",
+        "How often beat re-sends jobs that are queued too long or whose lease expired.",
+    ),
+    Setting(
+        "TODOSCALE_REMINDER_WINDOW_MINUTES",
+        "REMINDER_WINDOW_MINUTES",
+        int,
+        "15",
+        "Todos due within this many minutes get a reminder to every member of their list.",
+    ),
+    Setting(
+        "TODOSCALE_REMINDER_INTERVAL_SECONDS",
+        "REMINDER_INTERVAL_SECONDS",
+        float,
+        "60",
+        "How often beat looks for todos coming due.",
+    ),
+    Setting(
+        "TODOSCALE_SMTP_URL",
+        "SMTP_URL",
+        str,
+        "unset (no email)",
+        "Send reminders by email too: `smtp://user:password@host:587` (STARTTLS) or "
+        "`smtps://...` (TLS).",
+    ),
+    Setting(
+        "TODOSCALE_MAIL_FROM",
+        "MAIL_FROM",
+        str,
+        "`todoscale@localhost`",
+        "Sender address of reminder emails.",
+    ),
+    Setting(
+        "TODOSCALE_SOCKETIO_MESSAGE_QUEUE",
+        "SOCKETIO_MESSAGE_QUEUE",
+        str,
+        "`TODOSCALE_REDIS_URL`",
+        "Where Socket.IO processes exchange events; unset without Redis: one process serves "
+        "Socket.IO and workers hand it their events through the local queue.",
+    ),
+    Setting(
+        "TODOSCALE_REALTIME",
+        "REALTIME",
+        str,
+        "`emit` (`serve` under `todoscale run` and the Socket.IO service)",
+        "`serve`: this process serves `/socket.io/`; `emit`: it only sends events.",
+    ),
+    Setting(
+        "TODOSCALE_SOCKETIO_CORS_ORIGINS",
+        "SOCKETIO_CORS_ORIGINS",
+        str,
+        "unset (same origin only)",
+        "Extra origins allowed to open Socket.IO connections, comma-separated.",
     ),
     Setting(
         "TODOSCALE_LOCAL_CACHE",
@@ -288,6 +369,17 @@ class Config:
     DB_STATEMENT_TIMEOUT_MS = 5000
     TOKEN_TTL_SECONDS = 24 * 3600
     REDIS_URL: str | None = None
+    BROKER_URL: str | None = None
+    WORKER_CONCURRENCY = 2
+    JOB_LEASE_SECONDS = 60
+    JOB_SWEEP_SECONDS = 15.0
+    REMINDER_WINDOW_MINUTES = 15
+    REMINDER_INTERVAL_SECONDS = 60.0
+    SMTP_URL: str | None = None
+    MAIL_FROM = "todoscale@localhost"
+    SOCKETIO_MESSAGE_QUEUE: str | None = None
+    REALTIME = "emit"
+    SOCKETIO_CORS_ORIGINS: str | None = None
     LOCAL_CACHE = "auto"
     LOCAL_CACHE_TTL = 60.0
     MAX_JSON_BYTES = 1024 * 1024

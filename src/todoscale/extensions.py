@@ -4,6 +4,7 @@ from flask_babel import Babel
 from flask_caching import Cache
 from flask_compress import Compress
 from flask_migrate import Migrate
+from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
@@ -32,3 +33,5 @@ csrf = CSRFProtect()
 compress = Compress()
 # The shared tier of the cache (Redis); the in-process tier is todoscale.cache.
 shared_cache = Cache()
+# Socket.IO; `todoscale.realtime` binds it in processes that serve `/socket.io/`.
+socketio = SocketIO()

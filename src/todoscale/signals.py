@@ -26,3 +26,10 @@ list_updated = _signals.signal("list-updated")
 list_deleted = _signals.signal("list-deleted")
 # sender: services.lists (share_list, remove_member); kwargs: list_id, user_id, added
 membership_changed = _signals.signal("membership-changed")
+# sender: services.jobs (create_export, create_import, requeue_stalled_jobs); kwargs: job_id.
+# Receivers enqueue the job's work; the row is already committed.
+job_queued = _signals.signal("job-queued")
+# sender: services.jobs (every status or progress change); kwargs: job
+job_updated = _signals.signal("job-updated")
+# sender: services.reminders.send_due_reminders; kwargs: notifications (a list, any users)
+notifications_created = _signals.signal("notifications-created")

@@ -1,6 +1,7 @@
 """The data model: columns, relationships, constraints."""
 
 from todoscale.models.base import new_id, utcnow
+from todoscale.models.jobs import Job, Notification
 from todoscale.models.lists import MEMBER, OWNER, Membership, TodoList
 from todoscale.models.sessions import WebSession
 from todoscale.models.todos import Todo
@@ -10,7 +11,9 @@ __all__ = [
     "MEMBER",
     "OWNER",
     "ApiToken",
+    "Job",
     "Membership",
+    "Notification",
     "Todo",
     "TodoList",
     "User",

@@ -1,0 +1,1 @@
+"""Socket.IO: connect authentication, rooms, and signals turned into events."""

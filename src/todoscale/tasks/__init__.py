@@ -1,0 +1,101 @@
+"""Celery, wired the Flask way: one Celery app per Flask app, tasks run in its app context.
+
+Tasks are thin (ids in, one service call, retries) and live in this package's modules;
+`todoscale.worker` is the worker's entry point. The job row, not the broker message, is the
+source of truth (see `services.jobs`), so the broker may lose or repeat a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask, current_app
+
+from todoscale.signals import job_queued
+
+logger = logging.getLogger(__name__)
+
+RUN_JOB = "todoscale.run_job"
+REQUEUE_STALLED_JOBS = "todoscale.requeue_stalled_jobs"
+SEND_DUE_REMINDERS = "todoscale.send_due_reminders"
+
+
+def init_app(app: Flask) -> Celery:
+    """Create the app's Celery app from its config and keep it in `app.extensions`."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.import_name, task_cls=FlaskTask)
+    celery_app.conf.update(celery_settings(app.config, app.instance_path))
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    _connect_receivers()
+    return celery_app
+
+
+def broker_url(config: Any, instance_path: str) -> str:
+    """The broker: TODOSCALE_BROKER_URL, else Redis, else a persistent local SQLite queue."""
+    if config.get("BROKER_URL"):
+        return str(config["BROKER_URL"])
+    if config.get("REDIS_URL"):
+        return str(config["REDIS_URL"])
+    return "sqla+sqlite:///" + os.path.join(instance_path, "queue.sqlite")
+
+
+def celery_settings(config: Any, instance_path: str) -> dict[str, Any]:
+    """Celery's settings, derived from the app's: reliable delivery over throughput."""
+    # The local SQLite queue is polled once a second (kombu's default; its SQLAlchemy
+    # transport hands every transport option to create_engine, so it cannot be tuned).
+    broker = broker_url(config, instance_path)
+    return {
+        "broker_url": broker,
+        "result_backend": config.get("REDIS_URL") or None,
+        # The job table records status and progress; task results are not needed.
+        "task_ignore_result": True,
+        # Acknowledge after the task ran, and give the message back if its worker died:
+        # a killed worker's job runs again (the job row makes the rerun harmless).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": config["WORKER_CONCURRENCY"],
+        "broker_connection_retry_on_startup": True,
+        "task_default_queue": "todoscale",
+        "timezone": "UTC",
+        "worker_hijack_root_logger": False,
+        "beat_schedule_filename": os.path.join(instance_path, "celerybeat-schedule"),
+        "beat_schedule": {
+            "requeue-stalled-jobs": {
+                "task": REQUEUE_STALLED_JOBS,
+                "schedule": float(config["JOB_SWEEP_SECONDS"]),
+            },
+            "send-due-reminders": {
+                "task": SEND_DUE_REMINDERS,
+                "schedule": float(config["REMINDER_INTERVAL_SECONDS"]),
+            },
+        },
+    }
+
+
+_connected = False
+
+
+def _connect_receivers() -> None:
+    # Signals are process-wide; connect once however many apps a process creates (tests).
+    global _connected
+    if not _connected:
+        job_queued.connect(_enqueue_job, weak=False)
+        _connected = True
+
+
+def _enqueue_job(sender: object, *, job_id: str, **_: object) -> None:
+    """After commit: hand the job to a worker. A broker failure leaves it queued for the sweep."""
+    try:
+        current_app.extensions["celery"].send_task(RUN_JOB, args=[job_id])
+    except Exception:  # process boundary: the job is committed; the sweep sends it later
+        logger.exception("could not enqueue job %s; the sweep will send it again", job_id)

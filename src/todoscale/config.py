@@ -98,6 +98,14 @@ SETTINGS: tuple[Setting, ...] = (
         "processes, e.g. `redis://127.0.0.1:6379/0`.",
     ),
     Setting(
+        "TODOSCALE_PUBLIC_URL",
+        "PUBLIC_URL",
+        str,
+        "`http://localhost:${PORT:-8000}`",
+        "The service's address as users reach it; builds the `url` of resources in events and "
+        "emails sent outside a request (workers).",
+    ),
+    Setting(
         "TODOSCALE_BROKER_URL",
         "BROKER_URL",
         str,
@@ -370,6 +378,7 @@ class Config:
     TOKEN_TTL_SECONDS = 24 * 3600
     REDIS_URL: str | None = None
     BROKER_URL: str | None = None
+    PUBLIC_URL: str | None = None
     WORKER_CONCURRENCY = 2
     JOB_LEASE_SECONDS = 60
     JOB_SWEEP_SECONDS = 15.0
@@ -505,3 +514,12 @@ def ensure_secret_key(values: dict[str, Any], instance_path: str) -> str:
     with os.fdopen(fd, "w", encoding="ascii") as new:
         new.write(key)
     return key
+
+
+def broker_url(values: Mapping[str, Any], instance_path: str) -> str:
+    """The Celery broker: TODOSCALE_BROKER_URL, else Redis, else a persistent local SQLite queue."""
+    if values.get("BROKER_URL"):
+        return str(values["BROKER_URL"])
+    if values.get("REDIS_URL"):
+        return str(values["REDIS_URL"])
+    return "sqla+sqlite:///" + os.path.join(instance_path, "queue.sqlite")

@@ -4,10 +4,11 @@ fast serializers for what goes out (each checked against its `...Read` model by 
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from flask import g, request
+from flask import current_app, g, has_request_context, request
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -185,11 +186,19 @@ class Health(BaseModel):
 
 
 def base_url() -> str:
-    """This request's scheme, host and API prefix, computed once per request."""
+    """The API's absolute prefix: this request's, or TODOSCALE_PUBLIC_URL's outside a request."""
+    if not has_request_context():  # a worker or a Socket.IO broadcast: no request to ask
+        public = current_app.config["PUBLIC_URL"] or public_url_default()
+        return f"{public.rstrip('/')}/api/v1"
     base: str | None = g.get("api_base")
     if base is None:
         base = g.api_base = f"{request.scheme}://{request.host}{request.script_root}/api/v1"
     return base
+
+
+def public_url_default() -> str:
+    """`http://localhost:$PORT`, the embedded server's address."""
+    return f"http://localhost:{os.environ.get('PORT') or 8000}"
 
 
 # Timestamps stay datetimes here: the JSON provider (orjson) writes them as RFC 3339 with `Z`.

@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask, current_app
 
+from todoscale.config import broker_url
 from todoscale.signals import job_queued
 
 logger = logging.getLogger(__name__)
@@ -37,15 +38,6 @@ def init_app(app: Flask) -> Celery:
     app.extensions["celery"] = celery_app
     _connect_receivers()
     return celery_app
-
-
-def broker_url(config: Any, instance_path: str) -> str:
-    """The broker: TODOSCALE_BROKER_URL, else Redis, else a persistent local SQLite queue."""
-    if config.get("BROKER_URL"):
-        return str(config["BROKER_URL"])
-    if config.get("REDIS_URL"):
-        return str(config["REDIS_URL"])
-    return "sqla+sqlite:///" + os.path.join(instance_path, "queue.sqlite")
 
 
 def celery_settings(config: Any, instance_path: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from tests.workers import Worker, purge_queue
 from todoscale import create_app
 from todoscale.extensions import db
 
@@ -322,3 +323,24 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def start_worker(app: Flask) -> Iterator[Callable[..., Worker]]:
+    """Start real Celery workers for `app` on demand (tests.workers.Worker's arguments);
+    the queue is purged before the first, every worker is stopped at the end."""
+    started: list[Worker] = []
+    purge_queue(app)
+
+    def start(**options: Any) -> Worker:
+        worker = Worker(app, **options)
+        started.append(worker)
+        return worker.start()
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.kill()  # the test is over: no need to wait for a warm shutdown
+            worker.close()
+        purge_queue(app)

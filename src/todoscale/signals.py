@@ -14,7 +14,7 @@ user_registered = _signals.signal("user-registered")
 tokens_revoked = _signals.signal("tokens-revoked")
 # sender: services.sessions.end_user_sessions, services.profile.change_password; kwargs: user_id
 sessions_ended = _signals.signal("sessions-ended")
-# sender: services.todos (create_todo, import); kwargs: todo
+# sender: services.todos.create_todo; kwargs: todo (an import sends one list_updated instead)
 todo_created = _signals.signal("todo-created")
 # sender: services.todos.edit_todo; kwargs: todo, previous_list_id
 todo_updated = _signals.signal("todo-updated")

@@ -30,6 +30,8 @@ _MODELS: list[type[BaseModel]] = [
     schemas.TodoUpdate,
     schemas.TodoRead,
     schemas.TodoPage,
+    schemas.JobCreate,
+    schemas.JobRead,
     schemas.Problem,
 ]
 
@@ -194,6 +196,63 @@ def _paths() -> dict[str, Any]:
                 params=[todo_id],
             ),
             "delete": _op("Delete a todo", ok="204", fails="401 404", params=[todo_id]),
+        },
+        **_job_paths(),
+    }
+
+
+def _job_paths() -> dict[str, Any]:
+    s = schemas
+    job_id = _path_param("job_id")
+    upload = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "list_id"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "list_id": {"type": "string"},
+                },
+            }
+        }
+    }
+    result = {
+        "description": "The export file",
+        "content": {"text/csv": {}, "application/json": {}},
+    }
+    get_result = _op("An export's file", ok="200", fails="401 404 409", params=[job_id])
+    return {
+        "/exports": {
+            "post": _op(
+                "Queue an export (CSV or JSON)",
+                ok="202",
+                out=s.JobRead,
+                body=s.JobCreate,
+                fails="400 401 404 422",
+            )
+        },
+        "/imports": {
+            "post": {
+                **_op(
+                    "Queue an import of an export file",
+                    ok="202",
+                    out=s.JobRead,
+                    fails="401 404 413 422",
+                ),
+                "requestBody": {"required": True, "content": upload},
+            }
+        },
+        "/jobs/{job_id}": {
+            "get": _op(
+                "One of the caller's jobs",
+                ok="200",
+                out=s.JobRead,
+                fails="401 404",
+                params=[job_id],
+            )
+        },
+        "/jobs/{job_id}/result": {
+            "get": {**get_result, "responses": {**get_result["responses"], "200": result}}
         },
     }
 

@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from todoscale.models import Todo, User
+from todoscale.models import Job, Todo, User
 from todoscale.services import rules
 from todoscale.services.lists import ListInfo
 from todoscale.services.todos import READ_COLUMNS, TodoRow
@@ -109,6 +109,13 @@ class TodoUpdate(Schema):
     list_id: ListId = ""
 
 
+class JobCreate(Schema):
+    """An export: every todo of one list, or of every list the caller can see."""
+
+    format: Literal["csv", "json"]
+    list_id: ListId | None = None
+
+
 class UserRead(BaseModel):
     """A user, as anyone who may see it sees it."""
 
@@ -166,6 +173,20 @@ class TodoPage(BaseModel):
 
     items: list[TodoRead]
     next_cursor: str | None
+
+
+class JobRead(BaseModel):
+    """A background job (export or import) and how it is going."""
+
+    id: str
+    kind: Literal["export", "import"]
+    status: Literal["queued", "running", "succeeded", "failed"]
+    progress: int
+    error: str | None
+    result_url: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    url: str
 
 
 class Problem(BaseModel):
@@ -236,3 +257,20 @@ def todo_json(todo: Todo | TodoRow, base: str | None = None) -> dict[str, Any]:
         data = {field: getattr(todo, field) for field in READ_COLUMNS}
     data["url"] = f"{base or base_url()}/todos/{todo.id}"
     return data
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """The `JobRead` shape of a job (`result_url` once an export has its file)."""
+    url = f"{base_url()}/jobs/{job.id}"
+    done = job.kind == "export" and job.status == "succeeded"
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "error": job.error,
+        "result_url": f"{url}/result" if done else None,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "url": url,
+    }

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_ready
 from flask import Flask, current_app
 
 from todoscale.config import broker_url
@@ -82,7 +83,16 @@ def _connect_receivers() -> None:
     global _connected
     if not _connected:
         job_queued.connect(_enqueue_job, weak=False)
+        worker_ready.connect(_sweep_on_start, weak=False)
         _connected = True
+
+
+def _sweep_on_start(sender: Any, **_: object) -> None:
+    """A starting worker sweeps once: jobs a killed worker held need not wait for beat."""
+    try:
+        sender.app.send_task(REQUEUE_STALLED_JOBS)
+    except Exception:  # process boundary: beat's next sweep does the same
+        logger.exception("could not send the start-up sweep")
 
 
 def _enqueue_job(sender: object, *, job_id: str, **_: object) -> None:
@@ -91,3 +101,6 @@ def _enqueue_job(sender: object, *, job_id: str, **_: object) -> None:
         current_app.extensions["celery"].send_task(RUN_JOB, args=[job_id])
     except Exception:  # process boundary: the job is committed; the sweep sends it later
         logger.exception("could not enqueue job %s; the sweep will send it again", job_id)
+
+
+from todoscale.tasks import jobs, reminders  # noqa: E402, F401  (registers their tasks)

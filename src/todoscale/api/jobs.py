@@ -1,0 +1,67 @@
+"""Background jobs: exports and imports are created here and run by a worker."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
+
+from todoscale.api.auth import current_user, token_required
+from todoscale.api.body import parse
+from todoscale.api.schemas import JobCreate, job_json
+from todoscale.exceptions import PayloadTooLargeError, ValidationError
+from todoscale.services import jobs
+
+bp = Blueprint("jobs", __name__)
+
+
+def _accepted(data: dict[str, object]) -> ResponseReturnValue:
+    return data, 202, {"Location": str(data["url"])}
+
+
+@bp.post("/exports")
+@token_required
+def export() -> ResponseReturnValue:
+    """Queue an export; 202 with the job, whose `result_url` serves the file once done."""
+    body = parse(JobCreate)
+    return _accepted(
+        job_json(jobs.create_export(current_user(), fmt=body.format, list_id=body.list_id))
+    )
+
+
+@bp.post("/imports")
+@token_required
+def import_() -> ResponseReturnValue:
+    """Queue an import of an export file (multipart `file`) into the list `list_id`."""
+    upload = request.files.get("file")
+    list_id = request.form.get("list_id", "")
+    errors: dict[str, list[str]] = {}
+    if upload is None:
+        errors["file"] = ["is required: send the file as multipart/form-data field 'file'"]
+    if not list_id:
+        errors["list_id"] = ["is required"]
+    if errors:
+        raise ValidationError(errors)
+    assert upload is not None
+    data = upload.stream.read(jobs.MAX_IMPORT_BYTES + 1)
+    if len(data) > jobs.MAX_IMPORT_BYTES:
+        raise PayloadTooLargeError(f"The file is larger than {jobs.MAX_IMPORT_BYTES} bytes.")
+    job = jobs.create_import(
+        current_user(), list_id=list_id, filename=upload.filename or "", data=data
+    )
+    return _accepted(job_json(job))
+
+
+@bp.get("/jobs/<job_id>")
+@token_required
+def get(job_id: str) -> ResponseReturnValue:
+    """One of the caller's jobs."""
+    return job_json(jobs.get_job(current_user(), job_id))
+
+
+@bp.get("/jobs/<job_id>/result")
+@token_required
+def result(job_id: str) -> ResponseReturnValue:
+    """An export's file, as an attachment; 409 until the export has succeeded."""
+    data, content_type, filename = jobs.job_result(current_user(), job_id)
+    disposition = f'attachment; filename="{filename}"'
+    return data, 200, {"Content-Type": content_type, "Content-Disposition": disposition}

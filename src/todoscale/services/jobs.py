@@ -1,0 +1,346 @@
+"""Background jobs: exports and imports, queued by a request and run by a worker.
+
+The job row is the source of truth, not the broker's message. A worker claims a job with
+one conditional UPDATE (queued, or running with an expired lease), extends its lease as it
+reports progress, and commits the job's effect together with its final status, each of
+those writes conditional on still owning the claim (status running, same attempt). So a
+repeated message finds nothing to claim, a worker killed mid-job leaves no partial effect,
+and a worker whose lease ran out while it was stalled cannot finish what another took over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from todoscale.cache import invalidate
+from todoscale.exceptions import (
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    TodoscaleError,
+    ValidationError,
+)
+from todoscale.extensions import db
+from todoscale.models import Job, Todo, User, new_id, utcnow
+from todoscale.models.jobs import EXPORT, FAILED, IMPORT, QUEUED, RUNNING, SUCCEEDED
+from todoscale.services import transfer
+from todoscale.services.lists import visible_list
+from todoscale.services.todos import list_scope
+from todoscale.signals import job_queued, job_updated, list_updated
+
+logger = logging.getLogger(__name__)
+
+# The largest import file (the request limit, TODOSCALE_MAX_UPLOAD_BYTES, is checked first).
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
+# Runs of one job before it is marked failed: the first and the task layer's five retries.
+# Claims count, so a job that kills its worker every time fails too instead of looping.
+MAX_ATTEMPTS = 6
+# Progress is committed (and the lease extended) this many times per job at most.
+PROGRESS_STEPS = 10
+INSERT_BATCH = 5_000
+
+_JOBS = Job.__table__
+_TODOS = Todo.__table__
+
+
+def create_export(actor: User, *, fmt: str, list_id: str | None = None) -> Job:
+    """Queue an export of one list (or of every list `actor` can see) as CSV or JSON."""
+    if fmt not in transfer.FORMATS:
+        raise ValidationError({"format": ["must be 'csv' or 'json'"]})
+    if list_id is not None:
+        list_id = visible_list(actor, list_id).id
+    params = {"format": fmt, "list_id": list_id}
+    job = Job(user_id=actor.id, kind=EXPORT, status=QUEUED, params=json.dumps(params))
+    return _queue(job, create_export)
+
+
+def create_import(actor: User, *, list_id: str, filename: str, data: bytes) -> Job:
+    """Queue an import of an export file (CSV or JSON) into a list `actor` can write to.
+
+    Only the file's shape is checked here; its rows are checked by the worker, which
+    imports all of them or, if any is bad, none.
+    """
+    target = visible_list(actor, list_id)  # every member may add todos to a list
+    if len(data) > MAX_IMPORT_BYTES:
+        raise PayloadTooLargeError(f"The file is larger than {MAX_IMPORT_BYTES} bytes.")
+    fmt, _rows = transfer.parse(data)
+    params = {"format": fmt, "list_id": target.id, "filename": filename[:200]}
+    job = Job(user_id=actor.id, kind=IMPORT, status=QUEUED, params=json.dumps(params), payload=data)
+    return _queue(job, create_import)
+
+
+def _queue(job: Job, sender: object) -> Job:
+    db.session.add(job)
+    db.session.commit()
+    # After commit: the receiver hands the id to the broker; the row already exists.
+    job_queued.send(sender, job_id=job.id)
+    job_updated.send(sender, job=job)
+    return job
+
+
+def get_job(actor: User, job_id: str) -> Job:
+    """One of `actor`'s jobs; NotFoundError for any other id."""
+    if "\x00" in job_id or len(job_id) > 64:
+        raise NotFoundError("No such job.")
+    job = db.session.scalars(select(Job).where(Job.id == job_id, Job.user_id == actor.id)).first()
+    if job is None:
+        raise NotFoundError("No such job.")
+    return job
+
+
+def job_result(actor: User, job_id: str) -> tuple[bytes, str, str]:
+    """An export's file: its bytes, content type and file name; ConflictError until it is done."""
+    job = get_job(actor, job_id)
+    if job.kind != EXPORT:
+        raise NotFoundError("Only exports have a result file.")
+    if job.status == FAILED:
+        raise ConflictError(f"The export failed, so it has no file: {job.error}")
+    if job.status != SUCCEEDED or job.result is None:
+        raise ConflictError(f"The export is {job.status}; its file is ready when it succeeds.")
+    return job.result, job.result_type or "application/octet-stream", job.result_name or "export"
+
+
+class LostClaimError(Exception):
+    """The job was taken over (its lease expired) or finished by another worker."""
+
+
+class _Claim:
+    """A worker's hold on one attempt of a job: every write is conditional on keeping it."""
+
+    def __init__(self, job_id: str, attempt: int, worker_name: str) -> None:
+        self.job_id = job_id
+        self.attempt = attempt
+        self.worker_name = worker_name
+        self.lease = timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
+        self.reported = 0
+
+    def _owned(self) -> ColumnElement[bool]:
+        return and_(
+            _JOBS.c.id == self.job_id,
+            _JOBS.c.status == RUNNING,
+            _JOBS.c.attempts == self.attempt,
+        )
+
+    def _write(self, **values: Any) -> None:
+        """Update the job row inside the current transaction, or LostClaimError."""
+        result = db.session.execute(update(_JOBS).where(self._owned()).values(**values))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            db.session.rollback()
+            raise LostClaimError(self.job_id)
+
+    def progress(self, percent: int) -> None:
+        """Commit a higher progress and extend the lease; announce it."""
+        if percent <= self.reported:
+            return
+        self.reported = percent
+        self._write(progress=percent, lease_until=utcnow() + self.lease)
+        db.session.commit()
+        _announce(self.job_id, run_job)
+
+    def finish(self, **values: Any) -> None:
+        """Mark the job succeeded in the current transaction (the caller adds the effect)."""
+        self._write(
+            status=SUCCEEDED, progress=100, finished_at=utcnow(), lease_until=None, **values
+        )
+
+    def requeue(self) -> None:
+        """Put the job back in the queue after a failed attempt, for the retry (or the sweep)."""
+        try:
+            self._write(status=QUEUED, lease_until=None)
+            db.session.commit()
+        except LostClaimError:
+            pass
+        except Exception:  # the database may be what failed: the lease runs out, the sweep retries
+            db.session.rollback()
+            logger.exception("job %s: could not put it back in the queue", self.job_id)
+
+    def fail(self, error: str) -> None:
+        """Mark the job failed, with `error` saying why, and commit."""
+        self._write(
+            status=FAILED, error=error, finished_at=utcnow(), lease_until=None, payload=None
+        )
+        db.session.commit()
+        _announce(self.job_id, run_job)
+
+
+def _announce(job_id: str, sender: object) -> None:
+    job = db.session.get(Job, job_id, populate_existing=True)
+    if job is not None:
+        job_updated.send(sender, job=job)
+
+
+def _claim(job_id: str, worker_name: str) -> _Claim | None:
+    """Take the job if it is queued or its lease expired; None if done or held by a live worker."""
+    now = utcnow()
+    lease_until = now + timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
+    claimable = or_(
+        _JOBS.c.status == QUEUED, and_(_JOBS.c.status == RUNNING, _JOBS.c.lease_until < now)
+    )
+    result = db.session.execute(
+        update(_JOBS)
+        .where(_JOBS.c.id == job_id, claimable)
+        .values(
+            status=RUNNING,
+            attempts=_JOBS.c.attempts + 1,
+            started_at=now,
+            lease_until=lease_until,
+            progress=0,
+        )
+    )
+    db.session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        logger.info("job %s: nothing to claim (finished, or held by a live worker)", job_id)
+        return None
+    attempt = db.session.scalar(select(_JOBS.c.attempts).where(_JOBS.c.id == job_id))
+    assert attempt is not None
+    logger.info("job %s: attempt %d claimed by %s", job_id, attempt, worker_name)
+    return _Claim(job_id, attempt, worker_name)
+
+
+def run_job(job_id: str, *, worker_name: str) -> None:
+    """Run a queued job once; a repeated call, or one for a job another worker holds, does nothing.
+
+    Unexpected errors put the job back in the queue and propagate, for the task layer to
+    retry; after `MAX_ATTEMPTS` runs the job is marked failed instead.
+    """
+    claim = _claim(job_id, worker_name)
+    if claim is None:
+        return
+    _announce(job_id, run_job)
+    try:
+        if claim.attempt > MAX_ATTEMPTS:
+            claim.fail(f"Gave up after {MAX_ATTEMPTS} attempts.")
+            return
+        job = db.session.get(Job, job_id)
+        assert job is not None
+        params = json.loads(job.params)
+        if job.kind == EXPORT:
+            _run_export(claim, job, params)
+        else:
+            _run_import(claim, job, params)
+    except LostClaimError:
+        logger.warning("job %s: attempt %d lost its claim; stopping", job_id, claim.attempt)
+    except Exception as exc:
+        db.session.rollback()
+        if claim.attempt >= MAX_ATTEMPTS:
+            logger.exception("job %s: attempt %d failed; giving up", job_id, claim.attempt)
+            claim.fail(f"Failed after {claim.attempt} attempts: {type(exc).__name__}: {exc}")
+            return
+        claim.requeue()
+        raise
+
+
+def _run_export(claim: _Claim, job: Job, params: dict[str, Any]) -> None:
+    fmt, list_id = params["format"], params.get("list_id")
+    user = db.session.get(User, job.user_id)
+    assert user is not None  # jobs go with their user (ON DELETE CASCADE)
+    try:
+        name = visible_list(user, list_id).name if list_id else "todos"
+    except NotFoundError:
+        claim.fail("The list no longer exists, or you are no longer a member of it.")
+        return
+    rows = transfer.export_rows(user.id, list_id)
+    claim.progress(50)
+    data = transfer.render(rows, fmt)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    claim.finish(
+        result=data,
+        result_type=transfer.CONTENT_TYPES[fmt],
+        result_name=f"{_file_stem(name)}-{stamp}.{fmt}",
+    )
+    db.session.commit()
+    _announce(job.id, run_job)
+
+
+def _file_stem(name: str) -> str:
+    stem = "".join(char if char.isalnum() or char in "-_" else "-" for char in name)
+    return stem.strip("-")[:60] or "todos"
+
+
+def _run_import(claim: _Claim, job: Job, params: dict[str, Any]) -> None:
+    user = db.session.get(User, job.user_id)
+    assert user is not None
+    try:
+        fmt, raws = transfer.parse(job.payload or b"")
+        target = visible_list(user, params["list_id"])
+    except TodoscaleError as exc:
+        claim.fail(str(exc.detail))
+        return
+    rows = _checked_rows(claim, fmt, raws, utcnow())
+    if rows is None:
+        return
+    for row in rows:
+        row.update(id=new_id(), list_id=target.id, creator_id=user.id, version=1)
+    # One transaction: the rows and the job's success commit together, or neither does.
+    # Core's executemany on the table: the ORM's bulk path would split the rows into
+    # single-row statements wherever the pattern of None values changes.
+    claim.finish(payload=None)  # the file served its purpose: do not keep 10 MB per import
+    for start in range(0, len(rows), INSERT_BATCH):
+        db.session.execute(insert(_TODOS), rows[start : start + INSERT_BATCH])
+    db.session.commit()
+    invalidate(list_scope(target.id))
+    list_updated.send(run_job, todo_list=target)
+    _announce(job.id, run_job)
+
+
+def _checked_rows(
+    claim: _Claim, fmt: str, raws: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]] | None:
+    """Every row checked, progress reported up to 90 %; None (the job failed) if any is bad."""
+    step = max(1, math.ceil(len(raws) / PROGRESS_STEPS))
+    rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for start in range(0, len(raws), step):
+        part = transfer.check_rows(raws[start : start + step], fmt, now, first=start + 1)
+        rows += part.rows
+        errors += part.errors
+        claim.progress(min(90, (start + step) * 90 // len(raws)))
+    if errors:
+        claim.fail(transfer.CheckedRows(rows, errors).error_text())
+        return None
+    return rows
+
+
+def requeue_stalled_jobs(now: datetime | None = None) -> int:
+    """Send again the jobs the broker seems to have lost; return how many.
+
+    Those queued for longer than `JOB_SWEEP_SECONDS` (a message lost before a worker got
+    it) and those running past their lease (a worker killed mid-job: the local queue never
+    restores its message, Redis only after an hour). A resent queued job is given a lease
+    too, so the next sweeps leave it alone while the broker delivers it.
+    """
+    now = now or utcnow()
+    config = current_app.config
+    queued_since = now - timedelta(seconds=config["JOB_SWEEP_SECONDS"])
+    stalled = or_(
+        and_(
+            _JOBS.c.status == QUEUED,
+            _JOBS.c.created_at < queued_since,
+            or_(_JOBS.c.lease_until.is_(None), _JOBS.c.lease_until < now),
+        ),
+        and_(_JOBS.c.status == RUNNING, _JOBS.c.lease_until < now),
+    )
+    ids = list(db.session.scalars(select(_JOBS.c.id).where(stalled).order_by(_JOBS.c.created_at)))
+    if not ids:
+        db.session.rollback()
+        return 0
+    # A running job whose lease expired goes back to the queue: its worker, if it was only
+    # stalled, then fails its next conditional write and stops.
+    db.session.execute(
+        update(_JOBS)
+        .where(_JOBS.c.id.in_(ids), stalled)
+        .values(status=QUEUED, lease_until=now + timedelta(seconds=config["JOB_LEASE_SECONDS"]))
+    )
+    db.session.commit()
+    for job_id in ids:
+        job_queued.send(requeue_stalled_jobs, job_id=job_id)
+    logger.info("requeued %d stalled jobs", len(ids))
+    return len(ids)

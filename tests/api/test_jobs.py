@@ -1,0 +1,163 @@
+"""The jobs API: status codes, shapes and errors (the work itself: tests/services/test_jobs.py,
+and through a real worker: tests/tasks/test_worker.py)."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+import pytest
+from werkzeug.test import EnvironBuilder
+
+from tests.conftest import assert_shape
+from todoscale.api.schemas import JobRead
+from todoscale.services import jobs
+
+
+def post_import(account, list_id, data, name="todos.csv"):
+    """POST an import of `data` into `list_id` as `account` (multipart, like a browser)."""
+    builder = EnvironBuilder(
+        path="/api/v1/imports",
+        method="POST",
+        headers=account.headers,
+        data={"list_id": list_id, "file": (io.BytesIO(data), name)},
+    )
+    environ = builder.get_environ()
+    try:
+        return account.client.open(environ)
+    finally:
+        # Bodies over 500 KB are spooled to a temporary file the builder leaves open.
+        environ["wsgi.input"].close()
+        builder.close()
+
+
+def _run(app, job_id):
+    """Run the job as the worker would (the task calls exactly this)."""
+    with app.app_context():
+        jobs.run_job(job_id, worker_name="test")
+
+
+def test_an_export_is_accepted_with_its_location_and_the_job_shape(alice):
+    response = alice.post("/api/v1/exports", json={"format": "csv"})
+
+    assert response.status_code == 202
+    job = response.get_json()
+    assert_shape(JobRead, job)
+    assert (job["kind"], job["status"], job["progress"], job["result_url"]) == (
+        "export",
+        "queued",
+        0,
+        None,
+    )
+    assert response.headers["Location"] == job["url"]
+    assert job["url"].endswith(f"/api/v1/jobs/{job['id']}")
+    assert alice.get(job["url"]).get_json() == job
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"format": "xml"}, "format"),
+        ({}, "format"),
+        ({"format": "csv", "colour": "red"}, "colour"),
+        ({"format": "csv", "list_id": 7}, "list_id"),
+    ],
+)
+def test_a_bad_export_request_is_422_naming_the_field(alice, body, field):
+    response = alice.post("/api/v1/exports", json=body)
+
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+
+
+def test_exports_of_lists_you_cannot_see_are_404(alice, bob):
+    response = bob.post("/api/v1/exports", json={"format": "csv", "list_id": alice.inbox_id})
+
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+def test_jobs_of_other_users_are_404(alice, bob):
+    job = alice.post("/api/v1/exports", json={"format": "json"}).get_json()
+
+    assert bob.get(f"/api/v1/jobs/{job['id']}").status_code == 404
+    assert bob.get(f"/api/v1/jobs/{job['id']}/result").status_code == 404
+    assert alice.get("/api/v1/jobs/nope").status_code == 404
+
+
+def test_the_result_is_409_until_done_then_an_attachment(app, alice):
+    alice.add_todo("Milk")
+    job = alice.post("/api/v1/exports", json={"format": "csv"}).get_json()
+
+    pending = alice.get(f"/api/v1/jobs/{job['id']}/result")
+    assert pending.status_code == 409
+    assert "queued" in pending.get_json()["detail"]
+
+    _run(app, job["id"])
+    done = alice.get(job["url"]).get_json()
+    assert (done["status"], done["progress"]) == ("succeeded", 100)
+    assert done["result_url"] == f"{job['url']}/result"
+    assert done["finished_at"] is not None
+    response = alice.get(done["result_url"])
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="todos-')
+    assert response.data.decode().splitlines()[1].startswith("Inbox,Milk,")
+
+
+def test_an_import_is_accepted_and_runs(app, alice):
+    data = orjson.dumps({"todos": [{"title": "From a file", "completed": False}]})
+
+    response = post_import(alice, alice.inbox_id, data, "anything.txt")
+
+    assert response.status_code == 202
+    job = response.get_json()
+    assert_shape(JobRead, job)
+    assert job["kind"] == "import"
+    assert response.headers["Location"] == job["url"]
+    _run(app, job["id"])
+    assert alice.get(job["url"]).get_json()["result_url"] is None
+    assert [t["title"] for t in alice.get("/api/v1/todos").get_json()["items"]] == ["From a file"]
+
+
+def test_an_import_needs_a_file_and_a_list(alice):
+    no_file = alice.post(
+        "/api/v1/imports", data={"list_id": alice.inbox_id}, content_type="multipart/form-data"
+    )
+    assert no_file.status_code == 422
+    assert list(no_file.get_json()["errors"]) == ["file"]
+    no_list = alice.post(
+        "/api/v1/imports",
+        data={"file": (io.BytesIO(b"title\nx\n"), "a.csv")},
+        content_type="multipart/form-data",
+    )
+    assert no_list.status_code == 422
+    assert list(no_list.get_json()["errors"]) == ["list_id"]
+    as_json = alice.post("/api/v1/imports", json={"list_id": alice.inbox_id})
+    assert as_json.status_code == 422
+
+
+def test_an_import_of_what_is_not_an_export_is_422(alice):
+    response = post_import(alice, alice.inbox_id, b"\x89PNG\r\n\x1a\n", "todos.csv")
+
+    assert response.status_code == 422
+    assert "not a todoscale export" in response.get_json()["detail"]
+
+
+def test_an_import_into_a_list_you_cannot_see_is_404(alice, bob):
+    assert post_import(bob, alice.inbox_id, b"title\nx\n").status_code == 404
+
+
+def test_an_import_over_10_mib_is_413(alice):
+    response = post_import(alice, alice.inbox_id, b"title\n" + b"x" * (10 * 1024 * 1024))
+
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+
+
+def test_jobs_need_a_token(client):
+    assert client.post("/api/v1/exports", json={"format": "csv"}).status_code == 401
+    assert client.post("/api/v1/imports").status_code == 401
+    assert client.get("/api/v1/jobs/x").status_code == 401
+    assert client.get("/api/v1/jobs/x/result").status_code == 401

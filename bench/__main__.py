@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from bench import cluster, embedded, procs
+from bench import cluster, embedded, jobs, procs, realtime
 
 
 def main() -> None:
@@ -35,6 +35,12 @@ def main() -> None:
         out=out,
         embedded_figures=figures["embedded"],
     )
+    figures["realtime"] = (
+        realtime.run(out=out, members=100, levels=[100, 250], events=5)
+        if args.quick
+        else realtime.run(out=out)
+    )
+    figures["jobs"] = jobs.run(out=out, runs=args.runs)
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
     print(f"\nFigures and server logs: {out}")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from todoscale import api, auth, cache, errors, tasks, web
+from todoscale import api, auth, cache, errors, mail, realtime, tasks, web
 from todoscale.config import ensure_secret_key, load_config
 from todoscale.extensions import db, migrate
 from todoscale.models import engine
@@ -42,7 +42,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     compression.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    app.extensions["mailer"] = mail.from_config(app.config)  # None without SMTP_URL
     tasks.init_app(app)
+    realtime.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -177,7 +177,8 @@ SETTINGS: tuple[Setting, ...] = (
         "REALTIME",
         str,
         "`emit` (`serve` under `todoscale run` and the Socket.IO service)",
-        "`serve`: this process serves `/socket.io/`; `emit`: it only sends events.",
+        "`serve`: this process serves `/socket.io/`; `emit`: it only sends events; `off`: "
+        "it sends none (the test suite's default).",
     ),
     Setting(
         "TODOSCALE_SOCKETIO_CORS_ORIGINS",
@@ -438,6 +439,8 @@ class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret-key"
     REQUEST_LOG = False
+    # Live updates are the realtime tests' business: they build apps that emit or serve.
+    REALTIME = "off"
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_KIB = 64
     # The suite's many registrations and logins would trip the limits; the limit tests

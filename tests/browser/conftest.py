@@ -1,19 +1,27 @@
-"""A real server on a free local port and a headless Chromium driven by Playwright."""
+"""A real server on a free local port and a headless Chromium driven by Playwright.
+
+The server is what production runs for Socket.IO: gunicorn with one gevent worker and
+TODOSCALE_REALTIME=serve, on a migrated SQLite file of its own, in its own process group.
+"""
 
 from __future__ import annotations
 
-import threading
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask_migrate import upgrade
-from werkzeug.serving import make_server
 
 from tests.conftest import PROJECT_ROOT, skip_or_fail
-from todoscale import create_app
-from todoscale.extensions import db
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,30 +35,83 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    """The running server: its base URL and the settings another process needs to share it."""
+
+    url: str
+    env: dict[str, str]
+    log: Path
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_until_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not start:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it is still there after 10 s."""
+    for signum, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app on its own migrated SQLite file, served by werkzeug in a thread; its base URL."""
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`gunicorn -k gevent -w 1 todoscale.wsgi:app` serving the pages and Socket.IO."""
     folder = tmp_path_factory.mktemp("live")
-    app = create_app(
-        {
-            "ENV_NAME": "testing",
-            "INSTANCE_PATH": str(folder),
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'live.db'}",
-        }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TODOSCALE_")}
+    env.update(
+        TODOSCALE_ENV="testing",
+        TODOSCALE_INSTANCE_PATH=str(folder),
+        TODOSCALE_DATABASE_URL=f"sqlite:///{folder / 'live.db'}",
+        TODOSCALE_REALTIME="serve",
+        PYTHONUNBUFFERED="1",
     )
-    with app.app_context():
-        upgrade()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    todoscale = Path(sys.executable).with_name("todoscale")
+    subprocess.run(
+        [str(todoscale), "db", "upgrade"], env=env, cwd=folder, check=True, capture_output=True
+    )
+    port = _free_port()
+    log = folder / "gunicorn.log"
+    argv = [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1"]
+    argv += ["-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "todoscale.wsgi:app"]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv, env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        _wait_until_serving(url, proc, log)
+        yield LiveServer(url, env, log)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
+        _stop(proc)
 
 
 @pytest.fixture(scope="module")

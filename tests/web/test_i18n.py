@@ -18,6 +18,7 @@ from flask import template_rendered
 import todoscale
 from tests.conftest import PROJECT_ROOT
 from tests.web.conftest import PASSWORD, csrf_token
+from todoscale.services.reminders import send_due_reminders
 
 PACKAGE = Path(todoscale.__file__).parent
 TRANSLATIONS = PACKAGE / "translations"
@@ -125,6 +126,8 @@ def _pages_in_chinese(app, ann, ben):
     ann.post(f"/lists/{family}/members", {"username": "ben"})
     for n in range(12):
         ann.add_todo(family, f"买牛奶 {n}", notes="全脂", due_at="2026-12-24")
+    with app.app_context():  # reminders of them, for the badge and the notifications page
+        send_due_reminders(datetime(2026, 12, 23, 23, 50, tzinfo=UTC))
     home = ann.get(f"/lists/{family}")
     older = re.search(r'rel="next" href="([^"]+)"', home.get_data(as_text=True)).group(1)
     todo_id = re.search(r'id="todo-([0-9a-f]+)"', home.get_data(as_text=True)).group(1)
@@ -168,6 +171,8 @@ def _pages_in_chinese(app, ann, ben):
     yield ann.post(f"/lists/{family}/members", {"username": "ben"})
     yield ann.post(f"/lists/{ann.inbox_id()}/delete", follow_redirects=True)
     yield ann.get("/profile")
+    yield ann.get("/notifications")
+    yield ann.post("/notifications/read", follow_redirects=True)
     yield ann.post("/profile/language", {"locale": "??"})
     yield ann.post(
         "/profile/password", {"current_password": "x", "new_password": "y", "confirm": "z"}

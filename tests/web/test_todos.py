@@ -10,7 +10,8 @@ from todoscale.models import Todo
 
 
 def _titles(html: str) -> list[str]:
-    return re.findall(r'<p class="todo-title">([^<]*)</p>', html)
+    shown = html.split('<template id="todo-template"')[0]  # not the live updates' blank item
+    return re.findall(r'<p class="todo-title">([^<]*)</p>', shown)
 
 
 def _todo(app, title: str) -> Todo:

@@ -19,7 +19,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 CSP = (
     "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; "
-    "form-action 'self'; img-src 'self' data:; connect-src 'self' ws: wss:"
+    "form-action 'self'; img-src 'self' data:; connect-src 'self'"
 )
 _SECURITY_HEADERS = [
     ("Content-Security-Policy", CSP),

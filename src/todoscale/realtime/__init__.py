@@ -1,1 +1,90 @@
-"""Socket.IO: connect authentication, rooms, and signals turned into events."""
+"""Socket.IO: connect authentication, rooms, and signals turned into events.
+
+Processes. `TODOSCALE_REALTIME=serve` marks the process that serves `/socket.io/` (gunicorn
+with one gevent worker: `todoscale run`, the cluster's Socket.IO service); it serves the
+HTTP app too. Every other process (HTTP instances, Celery workers) is `emit`: it only sends.
+`off` sends nothing (the test suite's default; its realtime tests turn it on).
+
+Across processes. With a message queue (TODOSCALE_SOCKETIO_MESSAGE_QUEUE, else Redis) the
+serving processes share it through python-socketio's pub/sub manager and emitters publish
+to it with a write-only one. Without one (the embedded set-up) the single serving process
+keeps its clients in memory, and emitters hand their events to it through the relay: a
+persistent local kombu queue on the Celery broker's URL (see `transport`).
+
+Rooms. Each connection joins one room, `user:<id>`, and a list's event goes to the rooms of
+the list's owner and members, read from the database by the emitting process right after
+its commit. We address users, not lists, because python-socketio can move a connection
+between rooms only in the process that holds it: a `list:<id>` room would leave a client
+connected to process 2 in (or out of) a list whose membership changed through process 1.
+Reading the members at emit time makes a membership change take effect at once for every
+connected client, without reconnecting: a removed member's very next event skips them.
+
+Credentials are checked when a client connects: a revoked token or an ended web session
+opens nothing new, while a connection opened before stays open until it closes.
+"""
+
+from __future__ import annotations
+
+import socketio as socketio_lib
+from flask import Flask
+from gevent import monkey
+
+from todoscale.config import ConfigurationError, broker_url
+from todoscale.extensions import socketio
+from todoscale.realtime.connection import RELAY_EXTENSION, on_connect, origin_check
+from todoscale.realtime.events import EMITTER_EXTENSION, connect_receivers
+from todoscale.realtime.transport import (
+    DirectEmitter,
+    Emitter,
+    RelayConsumer,
+    RelayEmitter,
+    message_queue_url,
+    queue_manager,
+)
+
+MODES = ("serve", "emit", "off")
+
+
+def init_app(app: Flask) -> None:
+    """Serve Socket.IO or only emit, as TODOSCALE_REALTIME says; connect the signal receivers."""
+    mode = app.config["REALTIME"]
+    if mode not in MODES:
+        raise ConfigurationError(f"TODOSCALE_REALTIME={mode!r}: use one of {', '.join(MODES)}.")
+    url = message_queue_url(app.config)
+    emitter: Emitter | None = None
+    if mode == "serve":
+        emitter = _serve(app, url)
+    elif mode == "emit" and url:
+        emitter = DirectEmitter(queue_manager(url, write_only=True))
+    elif mode == "emit":
+        emitter = RelayEmitter(broker_url(app.config, app.instance_path))
+    app.extensions[EMITTER_EXTENSION] = emitter
+    connect_receivers()
+
+
+def _serve(app: Flask, url: str | None) -> Emitter:
+    # gevent is installed everywhere, so Engine.IO's auto-detection would pick it even in an
+    # unpatched process: say which, from whether this process was monkey-patched.
+    async_mode = "gevent" if monkey.is_module_patched("socket") else "threading"
+    manager = queue_manager(url, write_only=False) if url else socketio_lib.Manager()
+    # Every option is passed every time: the SocketIO object keeps options across init_app
+    # calls, and a process may build several apps (tests).
+    socketio.init_app(
+        app,
+        async_mode=async_mode,
+        client_manager=manager,
+        # The connect handler reads the web session as auth.sessions opened it.
+        manage_session=False,
+        cors_allowed_origins=origin_check(app.config["SOCKETIO_CORS_ORIGINS"]),
+        logger=False,
+        engineio_logger=False,
+    )
+    server = socketio.server
+    assert server is not None
+    # Registered on this app's server (init_app made a new one), not kept for later apps.
+    socketio.on_event("connect", on_connect)
+    if url is None:
+        app.extensions[RELAY_EXTENSION] = RelayConsumer(
+            broker_url(app.config, app.instance_path), server
+        )
+    return DirectEmitter(server)

@@ -191,3 +191,8 @@ def remove_member(actor: User, list_id: str, *, username: str) -> None:
     db.session.commit()
     invalidate(member_scope(user.id))
     membership_changed.send(remove_member, list_id=list_id, user_id=user.id, added=False)
+
+
+def member_ids(list_id: str) -> list[str]:
+    """Ids of the users who can see the list (its owner and members); empty when it is gone."""
+    return list(db.session.scalars(select(Membership.user_id).where(Membership.list_id == list_id)))

@@ -1,7 +1,9 @@
 // todoscale: small enhancements over forms that work without JavaScript.
 // - ticking a todo saves it in place, without reloading the page;
-// - forms with data-confirm ask before they are sent.
-// `window.todoscale.updateTodo` is where live updates (Socket.IO) plug in.
+// - forms with data-confirm ask before they are sent;
+// - live updates (Socket.IO, same origin, the session cookie): todos of the shown list
+//   appear, change and disappear, and the notification badge counts up. Without the
+//   client script or a connection the pages simply stay as the server rendered them.
 (function () {
   "use strict";
 
@@ -10,6 +12,13 @@
     var item = document.getElementById("todo-" + todo.id);
     if (!item) {
       return false;
+    }
+    if (typeof todo.title === "string") {
+      setText(item.querySelector(".todo-title"), todo.title);
+      relabel(item, todo.title);
+    }
+    if (typeof todo.notes === "string") {
+      setNotes(item, todo.notes);
     }
     item.classList.toggle("is-done", Boolean(todo.completed));
     var button = item.querySelector(".check");
@@ -64,5 +73,231 @@
     }
   });
 
-  window.todoscale = { updateTodo: updateTodo };
+  // Live updates ---------------------------------------------------------------------------
+
+  var LIVE_ID = "00000000000000000000000000000000";
+  var TITLE = "%%1%%";
+  var NOTES = "%%2%%";
+  var WHEN = "%%3%%";
+
+  function setText(node, text) {
+    if (node) {
+      node.textContent = text;
+    }
+  }
+
+  function relabel(item, title) {
+    // Labels such as "Done: <title>" keep their translated words; only the title changes.
+    item.querySelectorAll("[data-label]").forEach(function (node) {
+      node.setAttribute("aria-label", node.getAttribute("data-label").split(TITLE).join(title));
+    });
+  }
+
+  function setNotes(item, notes) {
+    var node = item.querySelector(".todo-notes");
+    if (!notes) {
+      if (node) {
+        node.remove();
+      }
+      return;
+    }
+    if (!node) {
+      node = document.createElement("p");
+      node.className = "todo-notes";
+      item.querySelector(".todo-title").after(node);
+    }
+    node.textContent = notes;
+  }
+
+  function shownList() {
+    return document.getElementById("todos");
+  }
+
+  function formatTime(iso, options) {
+    try {
+      return new Intl.DateTimeFormat(document.documentElement.lang || undefined, options)
+        .format(new Date(iso));
+    } catch (error) {
+      return iso;
+    }
+  }
+
+  function fillTimes(item, todo, template) {
+    var added = item.querySelector(".meta > time");
+    if (added) {
+      added.setAttribute("datetime", todo.created_at);
+      added.textContent = template.getAttribute("data-added")
+        .split(WHEN).join(formatTime(todo.created_at, { dateStyle: "short", timeStyle: "short" }));
+    }
+    var due = item.querySelector(".due");
+    if (!due) {
+      return;
+    }
+    if (!todo.due_at) {
+      due.remove();
+      return;
+    }
+    var time = due.querySelector("time");
+    time.setAttribute("datetime", todo.due_at.slice(0, 10));
+    time.textContent = template.getAttribute("data-due")
+      .split(WHEN).join(formatTime(todo.due_at, { dateStyle: "medium", timeZone: "UTC" }));
+  }
+
+  function buildTodo(todo) {
+    // A copy of the server-rendered <template> item, its markers replaced: data only ever
+    // goes into textContent and attribute values, never into HTML.
+    var template = document.getElementById("todo-template");
+    if (!template) {
+      return null;
+    }
+    var item = template.content.querySelector(".todo").cloneNode(true);
+    item.id = "todo-" + todo.id;
+    item.setAttribute("data-todo-id", todo.id);
+    item.querySelectorAll("[action], [href]").forEach(function (node) {
+      var name = node.hasAttribute("action") ? "action" : "href";
+      node.setAttribute(name, node.getAttribute(name).split(LIVE_ID).join(todo.id));
+    });
+    setText(item.querySelector(".todo-title"), todo.title);
+    relabel(item, todo.title);
+    setNotes(item, todo.notes);
+    fillTimes(item, todo, template);
+    updateCompleted(item, todo.completed);
+    return item;
+  }
+
+  function updateCompleted(item, completed) {
+    item.classList.toggle("is-done", Boolean(completed));
+    var button = item.querySelector(".check");
+    if (button) {
+      button.setAttribute("aria-pressed", completed ? "true" : "false");
+    }
+    var next = item.querySelector('.toggle input[name="completed"]');
+    if (next) {
+      next.value = completed ? "0" : "1";
+    }
+  }
+
+  function showEmpty() {
+    var list = shownList();
+    var empty = document.getElementById("todos-empty");
+    var none = !list || !list.querySelector(".todo");
+    if (list) {
+      list.hidden = none;
+    }
+    if (empty) {
+      empty.hidden = !none;
+    }
+  }
+
+  function bumpCount(listId, delta) {
+    var link = document.querySelector('.list-nav a[href$="/lists/' + listId + '"] .count');
+    if (link) {
+      link.textContent = String(Math.max(0, Number(link.textContent) + delta));
+    }
+  }
+
+  function insertTodo(todo) {
+    // New todos go on top of the list's first page, the one that shows the newest.
+    var list = shownList();
+    if (!list || list.getAttribute("data-list-id") !== todo.list_id ||
+        !list.hasAttribute("data-first-page") || document.getElementById("todo-" + todo.id)) {
+      return false;
+    }
+    var item = buildTodo(todo);
+    if (!item) {
+      return false;
+    }
+    item.classList.add("is-new");
+    list.prepend(item);
+    showEmpty();
+    return true;
+  }
+
+  function removeTodo(todoId) {
+    var item = document.getElementById("todo-" + todoId);
+    if (item && item.closest("#todos")) {
+      item.remove();
+      showEmpty();
+    }
+  }
+
+  function onCreated(todo) {
+    insertTodo(todo);
+    bumpCount(todo.list_id, 1);
+  }
+
+  function onUpdated(todo) {
+    var list = shownList();
+    var item = document.getElementById("todo-" + todo.id);
+    if (item && list && list.getAttribute("data-list-id") !== todo.list_id) {
+      removeTodo(todo.id); // moved to another list
+      return;
+    }
+    if (!updateTodo(todo)) {
+      insertTodo(todo); // moved into the shown list
+    }
+  }
+
+  function onDeleted(payload) {
+    removeTodo(payload.id);
+    bumpCount(payload.list_id, -1);
+  }
+
+  function onListUpdated(todoList) {
+    var list = shownList();
+    var heading = document.getElementById("list-heading");
+    if (todoList.is_default) {
+      return; // the Inbox keeps its translated name
+    }
+    if (list && heading && list.getAttribute("data-list-id") === todoList.id) {
+      heading.textContent = todoList.name;
+    }
+    var link = document.querySelector('.list-nav a[href$="/lists/' + todoList.id + '"] .list-nav-name');
+    setText(link, todoList.name);
+  }
+
+  function onListDeleted(payload) {
+    var list = shownList();
+    if (list && list.getAttribute("data-list-id") === payload.id) {
+      window.location.assign("/"); // the list is gone: go home, the server says why not
+      return;
+    }
+    var link = document.querySelector('.list-nav a[href$="/lists/' + payload.id + '"]');
+    if (link && link.parentNode) {
+      link.parentNode.remove();
+    }
+  }
+
+  function onNotification() {
+    var badge = document.getElementById("notification-count");
+    if (badge) {
+      var count = Number(badge.getAttribute("data-count") || "0") + 1;
+      badge.setAttribute("data-count", String(count));
+      badge.textContent = String(count);
+    }
+  }
+
+  function connect() {
+    // Only for a logged-in page (the client script is served with those alone).
+    if (typeof window.io !== "function" || !document.getElementById("notification-count")) {
+      return null;
+    }
+    // The client reconnects by itself, backing off to at most 10 s between attempts.
+    var socket = window.io({ withCredentials: true, reconnectionDelayMax: 10000 });
+    socket.on("todo.created", onCreated);
+    socket.on("todo.updated", onUpdated);
+    socket.on("todo.deleted", onDeleted);
+    socket.on("list.updated", onListUpdated);
+    socket.on("list.deleted", onListDeleted);
+    socket.on("notification.created", onNotification);
+    socket.on("connect", function () {
+      document.documentElement.setAttribute("data-live", "connected");
+    });
+    socket.on("disconnect", function () {
+      document.documentElement.setAttribute("data-live", "disconnected");
+    });
+    return socket;
+  }
+
+  window.todoscale = { updateTodo: updateTodo, insertTodo: insertTodo, socket: connect() };
 })();

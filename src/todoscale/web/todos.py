@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from todoscale.exceptions import ValidationError
+from todoscale.models import utcnow
 from todoscale.services import lists, todos
 from todoscale.services.lists import default_list_id
 from todoscale.services.pagination import encode_cursor
@@ -33,6 +34,16 @@ def _page(list_id: str) -> tuple[todos.Page, str | None]:
     return page, newer
 
 
+# The item the page's script copies for a todo that arrives live: markers in place of the
+# id, title, notes and times (an id of zeros survives url_for unescaped).
+LIVE_ID, LIVE_TITLE, LIVE_NOTES = "0" * 32, "%%1%%", "%%2%%"
+
+
+def _live_todo(list_id: str) -> todos.TodoRow:
+    now = utcnow()
+    return todos.TodoRow(LIVE_ID, list_id, LIVE_TITLE, LIVE_NOTES, False, None, now, now, now, 0)
+
+
 def render_home(
     list_id: str,
     *,
@@ -51,6 +62,7 @@ def render_home(
         newer=newer,
         form=form or TodoForm(formdata=None),
         list_form=list_form or ListForm(formdata=None),
+        live_todo=_live_todo(list_id),
     ), status
 
 

@@ -1,0 +1,62 @@
+"""Who may connect: a bearer token in the Socket.IO `auth`, or the web session's cookie."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, session
+from flask_socketio import join_room
+from socketio.exceptions import ConnectionRefusedError
+
+from todoscale.models import User
+from todoscale.services.accounts import user_for_token
+
+# app.extensions key of the serving process's RelayConsumer (embedded set-up only).
+RELAY_EXTENSION = "todoscale.realtime.relay"
+
+
+def user_room(user_id: str) -> str:
+    """The room of every connection of one user."""
+    return f"user:{user_id}"
+
+
+def on_connect(auth: Any = None) -> bool:
+    """Admit a client with a live token or web session into its user's room; refuse others."""
+    user = _token_user(auth) or _session_user()
+    if user is None:
+        raise ConnectionRefusedError(
+            "Authentication required: pass auth={'token': '<bearer token>'} or log in."
+        )
+    join_room(user_room(user.id))
+    relay = current_app.extensions.get(RELAY_EXTENSION)
+    if relay is not None:
+        relay.start_once()
+    return True
+
+
+def _token_user(auth: Any) -> User | None:
+    token = auth.get("token") if isinstance(auth, dict) else None
+    return user_for_token(token) if isinstance(token, str) else None
+
+
+def _session_user() -> User | None:
+    # The web session as auth.sessions opened it from the connection request's cookie:
+    # `user` is set only for a live, logged-in session (ended or expired ones open empty).
+    user = getattr(session, "user", None)
+    return user if isinstance(user, User) else None
+
+
+def origin_check(extra: str | None) -> Callable[[str | None, dict[str, Any]], bool] | None:
+    """Engine.IO's CORS check: the page's own origin, plus `extra` (comma-separated) if given."""
+    if not extra:
+        return None  # Engine.IO's default: the same origin only
+    allowed = {origin.strip().rstrip("/") for origin in extra.split(",") if origin.strip()}
+
+    def check(origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None:
+            return True  # not a browser: nothing for CORS to protect
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin == own or origin in allowed
+
+    return check

@@ -1,0 +1,145 @@
+"""How an event leaves a process: to its own Socket.IO server, a message queue, or the relay.
+
+The relay is the embedded set-up's message queue: without Redis, processes that only emit
+(the Celery worker) put events on a persistent local kombu queue, and the one process that
+serves Socket.IO moves them to its clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import kombu
+import socketio
+
+logger = logging.getLogger(__name__)
+
+RELAY_QUEUE = "todoscale.events"
+# A relayed event older than this is stale (its server was down): dropped, not delivered.
+RELAY_MAX_AGE_SECONDS = 60.0
+# kombu's SQLAlchemy transport polls once a second and cannot be tuned (it hands every
+# transport option to create_engine), so the relay polls itself: a cheap local SELECT.
+RELAY_POLL_SECONDS = 0.05
+
+
+class Emitter(Protocol):
+    """Sends one event to the clients in some rooms, wherever they are connected."""
+
+    def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
+        """Send `event` with `data` to every client in `rooms`."""
+
+
+def message_queue_url(config: Mapping[str, Any]) -> str | None:
+    """Where Socket.IO processes meet: TODOSCALE_SOCKETIO_MESSAGE_QUEUE, else Redis, else none."""
+    return config.get("SOCKETIO_MESSAGE_QUEUE") or config.get("REDIS_URL") or None
+
+
+def channel_name(url: str) -> str:
+    """The pub/sub channel (or exchange) of the Socket.IO processes that share `url`."""
+    # Redis pub/sub ignores the database number: naming the channel after it keeps
+    # deployments (and test runs) that share one Redis on different databases apart.
+    database = urlsplit(url).path.strip("/") or "0"
+    return f"todoscale.socketio.{database}"
+
+
+# An emitter publishes inside a request that has already committed: a hung Redis may cost
+# it this long, never hold it. (Not for listeners: an idle subscription would time out.)
+PUBLISH_TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+
+
+def queue_manager(url: str, *, write_only: bool) -> socketio.PubSubManager:
+    """A python-socketio client manager on the message queue `url` (Redis, else kombu)."""
+    channel = channel_name(url)
+    if url.startswith(("redis://", "rediss://", "unix://", "valkey://", "valkeys://")):
+        options = PUBLISH_TIMEOUTS if write_only else None
+        return socketio.RedisManager(
+            url, channel=channel, write_only=write_only, redis_options=options
+        )
+    return socketio.KombuManager(url, channel=channel, write_only=write_only)
+
+
+class DirectEmitter:
+    """Emits through a Socket.IO server or a write-only manager: both fan out on their own."""
+
+    def __init__(self, target: socketio.Server | socketio.PubSubManager) -> None:
+        self._target = target
+
+    def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
+        """Send `event` to `rooms` through the server or the message queue."""
+        self._target.emit(event, data, namespace="/", room=rooms)
+
+
+class RelayEmitter:
+    """Puts events on the relay queue for the process that serves Socket.IO."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._lock = threading.Lock()
+        self._queue: Any = None
+        self._pid = 0
+
+    def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
+        """Queue `event` for `rooms`, stamped with the time it was sent."""
+        body = {"event": event, "data": data, "rooms": rooms, "at": time.time()}
+        with self._lock:
+            try:
+                self._open().put(body, serializer="json")
+            except Exception:
+                self._queue = None  # reopen next time rather than reuse a broken connection
+                raise
+
+    def _open(self) -> Any:
+        # A forked Celery child must not share its parent's connection: each opens its own.
+        if self._queue is None or self._pid != os.getpid():
+            self._queue = kombu.Connection(self._url).SimpleQueue(RELAY_QUEUE)
+            self._pid = os.getpid()
+        return self._queue
+
+
+class RelayConsumer:
+    """The serving process's end of the relay: a background task started with the first client.
+
+    Started lazily, so that other commands run with the serving environment (a CLI command,
+    a migration) never take events off the queue.
+    """
+
+    def __init__(self, url: str, server: socketio.Server) -> None:
+        self._url = url
+        self._server = server
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start_once(self) -> None:
+        """Start delivering relayed events, unless already started."""
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self._server.start_background_task(self._run)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                with kombu.Connection(self._url) as connection:
+                    _drain(connection.SimpleQueue(RELAY_QUEUE), self._server)
+            except Exception:  # process boundary: a background task must outlive a bad moment
+                logger.exception("the Socket.IO relay failed; retrying in a second")
+                self._server.sleep(1)
+
+
+def _drain(queue: Any, server: socketio.Server) -> None:
+    while True:
+        try:
+            message = queue.get_nowait()
+        except queue.Empty:
+            server.sleep(RELAY_POLL_SECONDS)
+            continue
+        message.ack()  # at most once: a live update that cannot be delivered now is moot
+        body = message.payload
+        if time.time() - body["at"] <= RELAY_MAX_AGE_SECONDS:
+            server.emit(body["event"], body["data"], namespace="/", room=body["rooms"])

@@ -1,0 +1,116 @@
+"""Connecting to Socket.IO in the serving process: who is admitted, and what they receive."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_socketio import SocketIOTestClient
+
+from tests.conftest import Account
+from tests.web.conftest import WebUser
+from todoscale import create_app
+from todoscale.extensions import db, socketio
+
+
+@pytest.fixture(scope="module")
+def serving_app(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """An app on the suite's database that serves Socket.IO in-process (threading mode)."""
+    serving = create_app(
+        {
+            "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("serving")),
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REALTIME": "serve",
+        }
+    )
+    yield serving
+    with serving.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def web(serving_app: Flask) -> FlaskClient:
+    """An HTTP client of the serving app."""
+    return serving_app.test_client()
+
+
+def connect(app: Flask, **kwargs: Any) -> SocketIOTestClient:
+    return socketio.test_client(app, **kwargs)
+
+
+def events(client: SocketIOTestClient) -> list[tuple[str, Any]]:
+    return [(item["name"], item["args"][0]) for item in client.get_received()]
+
+
+def test_connect_without_credentials_is_refused(serving_app: Flask) -> None:
+    client = connect(serving_app)
+    assert not client.is_connected()
+
+
+def test_connect_with_an_unknown_token_is_refused(serving_app: Flask) -> None:
+    client = connect(serving_app, auth={"token": "not-a-token"})
+    assert not client.is_connected()
+    assert not connect(serving_app, auth={"token": 42}).is_connected()
+    assert not connect(serving_app, auth="a string").is_connected()
+
+
+def test_connect_with_a_token(serving_app: Flask, alice: Account) -> None:
+    client = connect(serving_app, auth={"token": alice.token})
+    assert client.is_connected()
+    client.disconnect()
+
+
+def test_a_revoked_token_no_longer_connects(
+    serving_app: Flask, web: FlaskClient, alice: Account
+) -> None:
+    connect(serving_app, auth={"token": alice.token}).disconnect()  # its lookup is cached now
+    revoked = web.delete("/api/v1/tokens", headers={"Authorization": f"Bearer {alice.token}"})
+    assert revoked.status_code == 204
+    assert not connect(serving_app, auth={"token": alice.token}).is_connected()
+
+
+def test_connect_with_the_web_session(serving_app: Flask) -> None:
+    person = WebUser(serving_app)
+    client = connect(serving_app, flask_test_client=person.client)
+    assert client.is_connected()
+    client.disconnect()
+
+
+def test_a_logged_out_session_no_longer_connects(serving_app: Flask) -> None:
+    person = WebUser(serving_app)
+    cookie = person.cookie()
+    person.post("/logout")
+    person.client.set_cookie("todoscale_session", cookie or "")
+    assert not connect(serving_app, flask_test_client=person.client).is_connected()
+
+
+def test_changes_made_in_the_serving_process_reach_members_only(
+    serving_app: Flask, web: FlaskClient, alice: Account, bob: Account, make_account: Any
+) -> None:
+    carol = make_account("carol")
+    shared = alice.post("/api/v1/lists", json={"name": "Shared"}).get_json()
+    alice.post(f"/api/v1/lists/{shared['id']}/members", json={"username": "bob"})
+    bob_socket = connect(serving_app, auth={"token": bob.token})
+    carol_socket = connect(serving_app, auth={"token": carol.token})
+
+    headers = {"Authorization": f"Bearer {alice.token}"}
+    created = web.post(
+        "/api/v1/todos", json={"title": "Milk", "list_id": shared["id"]}, headers=headers
+    )
+    assert created.status_code == 201
+    todo = created.get_json()
+    web.patch(f"/api/v1/todos/{todo['id']}", json={"completed": True}, headers=headers)
+    web.delete(f"/api/v1/todos/{todo['id']}", headers=headers)
+
+    received = events(bob_socket)
+    assert [name for name, _ in received] == ["todo.created", "todo.updated", "todo.deleted"]
+    assert received[0][1] == todo
+    assert received[1][1]["completed"] is True
+    assert received[2][1] == {"id": todo["id"], "list_id": shared["id"]}
+    assert events(carol_socket) == []
+    bob_socket.disconnect()
+    carol_socket.disconnect()

@@ -11,7 +11,7 @@ CLUSTER_PORT ?= 8080
 export PORT
 
 .PHONY: run test lint typecheck contracts pytest pytest-sqlite pytest-postgres bench clean \
-	translations cluster
+	translations cluster vendor
 
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,10 @@ $(VENV)/.dev-installed: $(VENV)/.run-installed
 	$(BIN)/pip install --quiet --editable '.[dev]'
 	touch $@
 
-## run: install, migrate and serve the app on http://localhost:$(PORT) (embedded defaults)
+## run: install, migrate, then serve the app, live updates and a job worker on
+## http://localhost:$(PORT) (embedded defaults; Ctrl-C stops everything)
 run: $(VENV)/.run-installed
-	$(BIN)/todoscale serve
+	$(BIN)/todoscale run
 
 ## test: lint, type checks, import contracts, then the suite on SQLite and on PostgreSQL
 test: lint typecheck contracts pytest
@@ -60,7 +61,21 @@ translations: $(VENV)/.dev-installed
 		--ignore-obsolete
 	$(BIN)/pybabel compile -d $(I18N) --statistics
 
-## cluster: nginx on $(CLUSTER_PORT) in front of $(INSTANCES) instances (`todoscale cluster down` stops it)
+SOCKETIO_CLIENT ?= 4.8.4
+VENDOR := src/todoscale/static/vendor
+
+## vendor: fetch the Socket.IO browser client (npm's socket.io-client) into static/vendor (commit it)
+vendor:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent socket.io-client@$(SOCKETIO_CLIENT) >/dev/null && \
+		tar xzf socket.io-client-*.tgz) && \
+	mkdir -p $(VENDOR) && \
+	cp "$$tmp/package/dist/socket.io.min.js" $(VENDOR)/socket.io.min.js && \
+	cp "$$tmp/package/LICENSE" $(VENDOR)/socket.io.LICENSE
+	head -n 2 $(VENDOR)/socket.io.min.js
+
+## cluster: nginx on $(CLUSTER_PORT) in front of $(INSTANCES) app and Socket.IO instances, a Celery
+## worker and beat (`todoscale cluster down` stops it)
 cluster: $(VENV)/.run-installed
 	$(BIN)/todoscale cluster up --instances $(INSTANCES) --port $(CLUSTER_PORT)
 

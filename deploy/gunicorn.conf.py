@@ -2,21 +2,31 @@
 
 import multiprocessing
 import os
+import re
+import sys
 
-if os.environ.get("TODOSCALE_WORKER_CLASS") == "gevent":
-    # Patch before anything imports ssl or socket (this file imports the app's package).
+# gevent by variable or on the command line (`-k gevent`, as the Socket.IO service runs).
+_GEVENT = os.environ.get("TODOSCALE_WORKER_CLASS") == "gevent" or bool(
+    re.search(r"(^| )(-k|--worker-class)[ =]gevent( |$)", " ".join(sys.argv[1:]))
+)
+if _GEVENT:
+    # Patch here, before the import below loads the app's package (redis, psycopg, kombu...
+    # take `socket` and `ssl` at import). gunicorn has imported ssl itself by now, which is
+    # harmless: nothing holds a direct reference into it. Its gevent worker patches again
+    # after the fork, a no-op then.
     from gevent import monkey
 
     monkey.patch_all()
 
-from todoscale.deploy.servers import GunicornLogger, bind_address, log_config
+from todoscale.deploy.servers import GunicornLogger, bind_spec, log_config  # noqa: E402
 
-_host, _port = bind_address(os.environ)
-bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
+bind = bind_spec(os.environ)
 workers = int(os.environ.get("TODOSCALE_WORKERS") or 2 * multiprocessing.cpu_count() + 1)
-# sync, gthread or gevent (`pip install 'todoscale[gevent]'`).
-worker_class = os.environ.get("TODOSCALE_WORKER_CLASS", "sync")
+# sync, gthread or gevent (the Socket.IO service: one gevent worker holds every connection).
+worker_class = "gevent" if _GEVENT else os.environ.get("TODOSCALE_WORKER_CLASS", "sync")
 threads = int(os.environ.get("TODOSCALE_THREADS") or 1)
+# gevent: each open WebSocket is a connection; leave room for HTTP beside thousands of them.
+worker_connections = 10_000
 # A listen queue deep enough for the 1000-connection benchmark.
 backlog = 2048
 timeout = 30

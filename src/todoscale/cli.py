@@ -13,7 +13,8 @@ from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from todoscale.app import create_app
-from todoscale.deploy import cluster_commands, servers
+from todoscale.deploy import cluster_commands, embedded, servers
+from todoscale.deploy.cluster import ClusterError
 from todoscale.exceptions import TodoscaleError
 from todoscale.services import accounts, seeding
 
@@ -34,15 +35,42 @@ cli = FlaskGroup(create_app=create_app, help="todoscale: a collaborative todo se
     default=None,
     help="HTTP server (default: TODOSCALE_SERVER, granian).",
 )
-def serve(config_path: str | None, server: str | None) -> None:
+@click.option(
+    "--socketio",
+    is_flag=True,
+    help="Be a Socket.IO service: gunicorn with one gevent worker serving /socket.io/ too.",
+)
+def serve(config_path: str | None, server: str | None, socketio: bool) -> None:
     """Migrate the database, then serve the app with granian or gunicorn."""
     upgrade()
+    if socketio:
+        os.environ.update(servers.SOCKETIO_ENV)
+        os.execv(sys.executable, servers.socketio_argv(servers.bind_spec(os.environ)))
     chosen = server or current_app.config["SERVER"]
     try:
         args = servers.server_argv(chosen, os.environ, Path(current_app.instance_path), config_path)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     os.execv(sys.executable, args)
+
+
+@cli.command("run")
+def run_all() -> None:
+    """Migrate, then run the web server (with Socket.IO) and a Celery worker with beat."""
+    upgrade()
+    app = current_app
+    try:
+        argv = embedded.prepare(app.instance_path, os.environ, app.config, app.extensions["celery"])
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    host, port = servers.bind_address(os.environ)
+    click.echo(
+        f"todoscale on http://{host}:{port}/ (web and Socket.IO: gunicorn with one gevent worker; "
+        f"jobs: a Celery worker with beat). Ctrl-C stops both.",
+        err=True,
+    )
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
 
 
 @cli.command("create-user")

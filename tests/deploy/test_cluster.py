@@ -1,4 +1,5 @@
-"""`todoscale cluster up --instances 2`: nginx in front of two gunicorn instances, for real.
+"""`todoscale cluster up --instances 2`: nginx in front of two gunicorn instances, two Socket.IO
+services, a Celery worker and beat, and the cluster's own Redis, for real.
 
 One cluster for the module (starting it is the slow part), with HTTPS on a self-signed
 certificate the test makes. Loopback only; every process is stopped by id at the end, even
@@ -21,8 +22,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import socketio
 from bench import wrk
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -109,7 +112,7 @@ def _todoscale(env: dict[str, str], *args: str, timeout: float = 150) -> str:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """`todoscale cluster up --instances 2` with HTTPS; `down` and a kill-by-pid sweep after."""
-    for tool in ("nginx", "wrk", "openssl"):
+    for tool in ("nginx", "wrk", "openssl", "redis-server"):
         require(tool)
     tmp = tmp_path_factory.mktemp("cluster")
     cert, key = make_certificate(tmp)
@@ -247,6 +250,92 @@ def test_the_app_logs_the_real_client_address_not_nginxs(cluster):
         time.sleep(0.1)
     assert len(lines) == 1, "one JSON line per request, none from gunicorn's access log"
     assert lines[0]["remote_addr"] == "127.0.0.3"
+
+
+def _api(
+    cluster: Cluster, method: str, path: str, payload: object = None
+) -> tuple[int, dict[str, str], Any]:
+    """One API call through nginx's HTTPS port as the fixture's user."""
+    headers = {"Authorization": f"Bearer {cluster.token}", "Content-Type": "application/json"}
+    body = json.dumps(payload) if payload is not None else None
+    if body is not None:
+        headers["body"] = body
+    status, response_headers, data = request(cluster.https(), method, path, **headers)
+    return status, response_headers, json.loads(data) if data else None
+
+
+def test_status_lists_every_program_running(cluster):
+    lines = _todoscale(cluster.env, "cluster", "status").splitlines()
+    states = {line.split()[0]: line.split()[1] for line in lines}
+
+    assert states == {
+        name: "RUNNING"
+        for name in [
+            "redis",
+            "nginx",
+            "app:app1",
+            "app:app2",
+            "socketio1",
+            "socketio2",
+            "worker",
+            "beat",
+        ]
+    }
+
+
+def test_a_socketio_client_behind_nginx_gets_changes_made_through_the_http_instances(cluster):
+    created: list[str] = []
+    all_arrived = threading.Event()
+    titles = [f"live {n}" for n in range(6)]
+    # The certificate is the test's own (checked by the HTTPS tests above); the client library
+    # takes no CA file without `requests`, so it skips the check on this loopback connection.
+    client = socketio.Client(reconnection=False, ssl_verify=False)
+
+    @client.on("todo.created")
+    def _on_created(data: dict[str, Any]) -> None:
+        created.append(data["title"])
+        if len(created) == len(titles):
+            all_arrived.set()
+
+    client.connect(
+        f"https://127.0.0.1:{cluster.tls_port}",
+        auth={"token": cluster.token},
+        transports=["websocket"],
+        wait_timeout=10,
+    )
+    try:
+        instances = set()
+        for title in titles:
+            status, headers, _ = _api(cluster, "POST", "/api/v1/todos", {"title": title})
+            assert status == 201
+            instances.add(headers["X-Instance-ID"])
+        assert all_arrived.wait(10), f"received {created} of {titles}"
+    finally:
+        client.disconnect()
+
+    assert sorted(created) == titles
+    # Made by the HTTP instances, pushed by a Socket.IO service: across processes, via Redis.
+    assert instances <= {"app1", "app2"} and instances
+
+
+def test_an_export_job_completes_through_the_clusters_worker(cluster):
+    status, _, job = _api(cluster, "POST", "/api/v1/exports", {"format": "json"})
+    assert status == 202, job
+
+    deadline = time.monotonic() + 60
+    while job["status"] not in {"succeeded", "failed"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status, _, job = _api(cluster, "GET", f"/api/v1/jobs/{job['id']}")
+        assert status == 200
+    assert job["status"] == "succeeded", job
+    status, _, data = request(
+        cluster.https(),
+        "GET",
+        f"/api/v1/jobs/{job['id']}/result",
+        Authorization=f"Bearer {cluster.token}",
+    )
+    assert status == 200
+    assert {"todo 0", "todo 4"} <= {todo["title"] for todo in json.loads(data)["todos"]}
 
 
 def _program_pid(cluster: Cluster, name: str) -> int:

@@ -7,6 +7,7 @@ every file they mount or copy must be in the project.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import re
 import shlex
@@ -29,7 +30,19 @@ DEPLOY = PROJECT_ROOT / "deploy"
 COMPOSE: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
 DOCKERFILE = (DEPLOY / "Dockerfile").read_text()
 KNOWN = {setting.env for setting in SETTINGS}
-APP_SERVICES = ["migrate", "app1", "app2"]
+APP_SERVICES = ["migrate", "app1", "app2", "socketio1", "socketio2"]
+SUPERVISOR = configparser.RawConfigParser()
+SUPERVISOR.read_string((DEPLOY / "supervisor" / "todoscale.conf").read_text())
+CLUSTER = configparser.RawConfigParser()
+CLUSTER.read_string(
+    supervisord_config(Plan(instance_path=Path("/nowhere"), port=8080, instances=2))
+)
+
+
+def celery_args(command: str | list[str]) -> list[str]:
+    """A Celery command line from `-A`, whatever runs it (celery, python -m celery)."""
+    argv = shlex.split(command) if isinstance(command, str) else command
+    return argv[argv.index("-A") :]
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +95,44 @@ def test_every_todoscale_variable_is_a_setting():
 
     assert used, "the files set no TODOSCALE_* variable at all"
     assert used <= KNOWN, f"not settings: {sorted(used - KNOWN)}"
+
+
+def test_worker_and_beat_run_the_clusters_celery_commands():
+    for name in ("worker", "beat"):
+        cluster = celery_args(CLUSTER[f"program:{name}"]["command"])
+        compose = celery_args(COMPOSE["services"][name]["command"])
+        supervisor = celery_args(SUPERVISOR[f"program:{name}"]["command"])
+        # The same command and options; beat's schedule file lives where each keeps state.
+        end = -1 if name == "beat" else None
+        assert compose[:end] == supervisor[:end] == cluster[:end], name
+    assert COMPOSE["services"]["beat"].get("deploy", {}).get("replicas", 1) == 1
+
+
+def test_the_socketio_services_match_the_local_cluster():
+    for number in (1, 2):
+        service = COMPOSE["services"][f"socketio{number}"]
+        assert service["command"] == ["todoscale", "serve", "--socketio"]
+        assert service["environment"]["TODOSCALE_INSTANCE_ID"] == f"socketio{number}"
+        assert CLUSTER[f"program:socketio{number}"]["command"].endswith(
+            "todoscale.cli serve --socketio"
+        )
+    nginx_site = (DEPLOY / "nginx" / "compose.conf").read_text()
+    assert "server socketio1:8000;\n    server socketio2:8000;" in nginx_site
+
+
+def test_the_supervisor_example_runs_real_commands_and_settings():
+    programs = [name for name in SUPERVISOR.sections() if name.startswith("program:")]
+    assert SUPERVISOR["group:todoscale"]["programs"].split(",") == [
+        name.split(":")[1] for name in programs
+    ]
+    for name in programs:
+        section = SUPERVISOR[name]
+        argv = shlex.split(section["command"])
+        if argv[0].endswith("/todoscale"):
+            check_command(["todoscale", *argv[1:]])
+        assert variables(section["environment"]) <= KNOWN, name
+        assert section["killasgroup"] == "true"
+        assert section["stopasgroup"] == ("false" if name == "program:worker" else "true")
 
 
 def test_the_app_instances_match_the_local_cluster():

@@ -102,6 +102,52 @@ def test_gunicorn_logs_json_and_leaves_the_request_line_to_the_app(monkeypatch):
     assert settings["logger_class"] is servers.GunicornLogger
 
 
+def test_the_socketio_service_is_one_gevent_worker_never_recycled():
+    argv = servers.socketio_argv("127.0.0.1:8100")
+    pairs = dict(itertools.pairwise(argv))
+
+    assert argv[1:3] == ["-m", "gunicorn"] and argv[-1] == "todoscale.wsgi:app"
+    assert pairs["--config"] == str(servers.GUNICORN_CONF)
+    assert (pairs["--worker-class"], pairs["--workers"]) == ("gevent", "1")
+    assert pairs["--bind"] == "127.0.0.1:8100" and pairs["--max-requests"] == "0"
+    assert servers.SOCKETIO_ENV["TODOSCALE_REALTIME"] == "serve"
+    assert servers.bind_spec({"TODOSCALE_BIND": "[::1]:9000"}) == "[::1]:9000"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["--worker-class", "gevent"], {}),
+        (["-k", "gevent"], {}),
+        ([], {"TODOSCALE_WORKER_CLASS": "gevent"}),
+    ],
+    ids=["--worker-class", "-k", "variable"],
+)
+def test_gunicorn_patches_gevent_before_the_app_package_loads(argv, env):
+    # In a fresh interpreter that has imported what gunicorn imports before it reads its
+    # configuration file: patching later than the app's imports would warn (an error here).
+    script = (
+        "import runpy, sys, warnings; warnings.simplefilter('error');"
+        "import gunicorn.app.wsgiapp;"
+        f"sys.argv = ['gunicorn', *{argv!r}, 'todoscale.wsgi:app'];"
+        f"settings = runpy.run_path({str(servers.GUNICORN_CONF)!r});"
+        "from gevent import monkey;"
+        "print(settings['worker_class'], monkey.is_module_patched('socket'))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k != "TODOSCALE_WORKER_CLASS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["gevent", "True"]
+
+
 def _serve(server: str, tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,

@@ -1,4 +1,5 @@
-"""A local cluster: nginx in front of N app instances, all under supervisord.
+"""A local cluster: nginx in front of N app and Socket.IO instances, Celery worker and beat,
+Redis (unless TODOSCALE_REDIS_URL names one), all under supervisord.
 
 Everything it writes (configuration, logs, pid files, nginx's temporary files) lives in
 `<instance folder>/cluster/`. `down` stops every process it started, by process id.
@@ -20,9 +21,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from todoscale.deploy import nginx
+from todoscale.deploy import nginx, servers
 
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+# The Celery worker's options, under `todoscale run` and in the cluster. Gossip and mingle
+# (workers telling each other about themselves) serve nothing here and poll the broker.
+CELERY_OPTIONS = ("--loglevel", "INFO", "--without-gossip", "--without-mingle")
 
 
 class ClusterError(RuntimeError):
@@ -45,10 +49,37 @@ class Plan:
     certificate_key: str | None = None
     host: str = "127.0.0.1"
     env: dict[str, str] = field(default_factory=dict)
+    # Redis carries the Socket.IO events between processes, the Celery queue and the cache.
+    # None: the cluster runs a redis-server of its own on `redis_port` (nothing persisted:
+    # the job table, not the queue, is the record of what is left to do).
+    redis_url: str | None = None
+    redis_port: int = 0
 
     def __post_init__(self) -> None:
         self.app_port = self.app_port or self.port + 1
         self.socketio_port = self.socketio_port or self.port + 100
+        self.redis_port = self.redis_port or self.port + 200
+        self.redis_url = self.redis_url or self.env.get("TODOSCALE_REDIS_URL") or None
+
+    @property
+    def own_redis(self) -> bool:
+        """Whether the cluster runs its own redis-server (no TODOSCALE_REDIS_URL given)."""
+        return self.redis_url is None
+
+    @property
+    def redis(self) -> str:
+        """The Redis every process of the cluster uses."""
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def socketio_ports(self) -> list[int]:
+        """One Socket.IO service per app instance, consecutive from `socketio_port`."""
+        return [self.socketio_port + i for i in range(self.instances)]
+
+    @property
+    def local_ports(self) -> list[int]:
+        """Every port the cluster's processes listen on at 127.0.0.1 (nginx's aside)."""
+        return [*self.app_ports, *self.socketio_ports, *([self.redis_port] * self.own_redis)]
 
     @property
     def folder(self) -> Path:
@@ -67,10 +98,14 @@ def _conf(folder: Path) -> Path:
 
 def find_nginx() -> str:
     """The nginx binary (PATH, then the usual sbin folders), or an error saying how to get it."""
+    return _find("nginx", "apt-get install nginx (Debian's package)")
+
+
+def _find(tool: str, how: str) -> str:
     search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
-    found = shutil.which("nginx", path=search)
+    found = shutil.which(tool, path=search)
     if found is None:
-        raise ClusterError("nginx is not installed: apt-get install nginx (Debian's package).")
+        raise ClusterError(f"{tool} is not installed: {how}.")
     return found
 
 
@@ -98,13 +133,15 @@ def free_port_run(count: int) -> int:
     raise RuntimeError(f"found no {count} consecutive free ports")
 
 
-def _check_port_free(host: str, port: int) -> None:
-    with socket.socket() as sock:
+def check_port_free(host: str, port: int, hint: str = "choose --port") -> None:
+    """Raise ClusterError (saying `hint`) unless `port` on `host` can be bound now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise ClusterError(f"port {port} on {host} is taken ({exc}); choose --port.") from exc
+            raise ClusterError(f"port {port} on {host} is taken ({exc}); {hint}.") from exc
 
 
 def _quote(value: str) -> str:
@@ -112,7 +149,20 @@ def _quote(value: str) -> str:
     return '"' + value.replace("%", "%%").replace('"', '\\"') + '"'
 
 
-def _program(name: str, command: list[str], env: Mapping[str, str], plan: Plan) -> str:
+def program_section(
+    name: str,
+    command: list[str],
+    env: Mapping[str, str],
+    log: str,
+    stopwaitsecs: int = 35,
+    stopasgroup: bool = True,
+) -> str:
+    """A supervisord [program:name]: restarted whatever its exit, stopped with its whole group.
+
+    `log` is a file, or /dev/stdout (the output goes to supervisord's own terminal).
+    `stopasgroup=False` sends the stop signal to the program alone, for one that stops its
+    children itself; whatever outlives `stopwaitsecs` is killed with the whole group anyway.
+    """
     environment = ",".join(f"{key}={_quote(value)}" for key, value in env.items())
     lines = [
         f"[program:{name}]",
@@ -124,16 +174,24 @@ def _program(name: str, command: list[str], env: Mapping[str, str], plan: Plan) 
         "startsecs=1",
         "startretries=100",
         # The signal goes to the whole process group: a server's workers stop with it.
-        "stopasgroup=true",
+        f"stopasgroup={str(stopasgroup).lower()}",
         "killasgroup=true",
-        "stopwaitsecs=35",
-        f"stdout_logfile={plan.folder / 'logs' / name}.log",
-        "stdout_logfile_maxbytes=50MB",
+        f"stopwaitsecs={stopwaitsecs}",
+        f"stdout_logfile={log}",
+        # A terminal cannot be rotated (supervisord requires 0 there).
+        f"stdout_logfile_maxbytes={0 if log.startswith('/dev/') else '50MB'}",
         "redirect_stderr=true",
     ]
     if environment:
         lines.append(f"environment={environment}")
     return "\n".join(lines) + "\n"
+
+
+def _program(
+    name: str, command: list[str], env: Mapping[str, str], plan: Plan, stopasgroup: bool = True
+) -> str:
+    log = f"{plan.folder / 'logs' / name}.log"
+    return program_section(name, command, env, log, stopasgroup=stopasgroup)
 
 
 def _app_programs(plan: Plan) -> list[str]:
@@ -152,15 +210,50 @@ def _app_programs(plan: Plan) -> list[str]:
     return programs
 
 
+def _socketio_programs(plan: Plan) -> list[str]:
+    programs = []
+    for number, port in enumerate(plan.socketio_ports, start=1):
+        env = {
+            "TODOSCALE_BIND": f"127.0.0.1:{port}",
+            "TODOSCALE_INSTANCE_ID": f"socketio{number}",
+            "TODOSCALE_TRUSTED_PROXIES": "1",
+        }
+        command = [sys.executable, "-m", "todoscale.cli", "serve", "--socketio"]
+        programs.append(_program(f"socketio{number}", command, env, plan))
+    return programs
+
+
+def _celery_programs(plan: Plan) -> list[str]:
+    worker = servers.celery_argv("worker", *CELERY_OPTIONS)
+    schedule = str(plan.folder / "celerybeat-schedule")
+    beat = servers.celery_argv("beat", "--loglevel", "INFO", "--schedule", schedule)
+    # A Celery worker stops its pool itself (warm shutdown: running jobs finish). A SIGTERM
+    # to its pool processes too would have it start new ones and wait for them until killed.
+    worker_program = _program("worker", worker, {}, plan, stopasgroup=False)
+    return [worker_program, _program("beat", beat, {}, plan)]
+
+
+def _redis_program(plan: Plan) -> list[str]:
+    if not plan.own_redis:
+        return []
+    how = "apt-get install redis-server, or set TODOSCALE_REDIS_URL"
+    command = [_find("redis-server", how), "--bind", "127.0.0.1", "--port", str(plan.redis_port)]
+    command += ["--save", "", "--appendonly", "no", "--dir", str(plan.folder)]
+    return [_program("redis", command, {}, plan)]
+
+
 def supervisord_config(plan: Plan) -> str:
-    """supervisord.conf: nginx, the app instances, and the control socket."""
+    """supervisord.conf: nginx, the app and Socket.IO instances, Celery worker and beat."""
     folder = plan.folder
     site = folder / "nginx.conf"
     nginx_cmd = [find_nginx(), "-p", str(folder), "-c", str(site), "-g", "daemon off;"]
-    programs = [_program("nginx", nginx_cmd, {}, plan), *_app_programs(plan)]
-    # Later services join here as programs of their own: the Socket.IO instance (on
-    # plan.socketio_port, which nginx's /socket.io/ upstream already names), the Celery
-    # worker and Celery beat.
+    programs = [
+        *_redis_program(plan),
+        _program("nginx", nginx_cmd, {}, plan),
+        *_app_programs(plan),
+        *_socketio_programs(plan),
+        *_celery_programs(plan),
+    ]
     names = ",".join(f"app{n}" for n in range(1, plan.instances + 1))
     return "\n".join(
         [
@@ -197,7 +290,7 @@ def write_files(plan: Plan) -> None:
         (folder / sub).mkdir(parents=True, exist_ok=True)
     site = nginx.Site(
         app_servers=[f"127.0.0.1:{port}" for port in plan.app_ports],
-        socketio_servers=[f"127.0.0.1:{plan.socketio_port}"],
+        socketio_servers=[f"127.0.0.1:{port}" for port in plan.socketio_ports],
         http_listen=f"{plan.host}:{plan.port}",
         tls=plan.tls_port is not None,
         https_listen=f"{plan.host}:{plan.tls_port}",
@@ -283,9 +376,15 @@ def up(plan: Plan, timeout: float = 90.0) -> None:
     folder = plan.folder
     if supervisord_pid(folder) is not None:
         raise ClusterError(f"a cluster is already running from {folder}: `todoscale cluster down`.")
-    for port in [plan.port, *plan.app_ports, *([plan.tls_port] if plan.tls_port else [])]:
-        _check_port_free(plan.host if port in (plan.port, plan.tls_port) else "127.0.0.1", port)
-    env = {**plan.env, "TODOSCALE_INSTANCE_PATH": str(plan.instance_path)}
+    for port in [plan.port, *([plan.tls_port] if plan.tls_port else [])]:
+        check_port_free(plan.host, port)
+    for port in plan.local_ports:
+        check_port_free("127.0.0.1", port, hint="choose --port or --app-port")
+    env = {
+        **plan.env,
+        "TODOSCALE_INSTANCE_PATH": str(plan.instance_path),
+        "TODOSCALE_REDIS_URL": plan.redis,
+    }
     # Once, before the instances start: each `serve` migrates too, and they must not race.
     _migrate(env)
     write_files(plan)
@@ -295,7 +394,7 @@ def up(plan: Plan, timeout: float = 90.0) -> None:
     )
     if done.returncode != 0:
         raise ClusterError(f"supervisord did not start:\n{done.stdout}{done.stderr}")
-    urls = [f"http://127.0.0.1:{port}/healthz" for port in plan.app_ports]
+    urls = [f"http://127.0.0.1:{port}/healthz" for port in plan.app_ports + plan.socketio_ports]
     urls.append(f"http://{plan.host}:{plan.port}/healthz")
     missing = _wait_ready(urls, timeout)
     if missing:

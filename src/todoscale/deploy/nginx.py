@@ -23,7 +23,9 @@ class Site:
     app_servers: list[str] = field(
         default_factory=lambda: ["127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003"]
     )
-    socketio_servers: list[str] = field(default_factory=lambda: ["127.0.0.1:8100"])
+    socketio_servers: list[str] = field(
+        default_factory=lambda: ["127.0.0.1:8101", "127.0.0.1:8102", "127.0.0.1:8103"]
+    )
     http_listen: str = "80"
     tls: bool = True
     https_listen: str = "443"
@@ -103,11 +105,9 @@ http {{
 
 # deploy/nginx/compose.conf: the site as deploy/compose.yaml runs it. Plain HTTP like the
 # local cluster (add TLS with a Site(tls=True, ...) of your own, or end it in front).
-# The Socket.IO upstream names a port where nothing listens yet (502 on /socket.io/) until
-# the Socket.IO service joins the compose file.
 COMPOSE_SITE = Site(
     app_servers=["app1:8000", "app2:8000"],
-    socketio_servers=["127.0.0.1:8100"],
+    socketio_servers=["socketio1:8000", "socketio2:8000"],
     http_listen="80",
     tls=False,
     access_log="/dev/stdout",

@@ -55,6 +55,12 @@ def bind_address(environ: Mapping[str, str]) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def bind_spec(environ: Mapping[str, str]) -> str:
+    """gunicorn's --bind value for TODOSCALE_BIND or $PORT: host:port, [v6 address]:port."""
+    host, port = bind_address(environ)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
     """granian's WSGI server: one worker per core, each running the app on blocking threads."""
     host, port = bind_address(environ)
@@ -91,6 +97,33 @@ def gunicorn_argv(config_path: str | None) -> list[str]:
     """gunicorn with deploy/gunicorn.conf.py (or another configuration file)."""
     conf = config_path or str(GUNICORN_CONF)
     return [sys.executable, "-m", "gunicorn", "--config", conf, WSGI_APP]
+
+
+# What makes a gunicorn process the Socket.IO service: it serves /socket.io/ (and the whole
+# app, so `todoscale run` needs no other web server) from one gevent worker, which holds every
+# connection: Socket.IO's state lives in that process.
+SOCKETIO_ENV = {"TODOSCALE_REALTIME": "serve", "TODOSCALE_WORKER_CLASS": "gevent"}
+
+
+def socketio_argv(bind: str, graceful_timeout: int = 10) -> list[str]:
+    """gunicorn serving the app and Socket.IO on `bind` from one gevent worker."""
+    return [
+        *gunicorn_argv(None)[:-1],
+        *("--worker-class", "gevent", "--workers", "1", "--bind", bind),
+        # Recycling the only worker would drop every connection at once.
+        *("--max-requests", "0"),
+        # Every open WebSocket is one of gunicorn's gevent connections; at the default
+        # (1,000) a thousand clients leave no room for HTTP requests (measured by the bench).
+        *("--worker-connections", "10000"),
+        # Open WebSocket connections would hold a stopping worker for the whole default.
+        *("--graceful-timeout", str(graceful_timeout)),
+        WSGI_APP,
+    ]
+
+
+def celery_argv(*args: str) -> list[str]:
+    """`celery -A todoscale.worker <args>` with this Python."""
+    return [sys.executable, "-m", "celery", "-A", "todoscale.worker", *args]
 
 
 def server_argv(

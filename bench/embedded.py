@@ -1,7 +1,10 @@
 """Rung 1: the embedded default (SQLite, `todoscale serve`), reference read against the floor.
 
 The floor is the same server's trivial JSON endpoint (`/healthz`); the reference read is
-`GET /api/v1/todos?limit=10` with a bearer token over 10,000 seeded todos.
+`GET /api/v1/todos?limit=10` with a bearer token over 10,000 seeded todos. Two more servers
+read the same database: the same server with its cache off (what the cache buys), and the
+web process of `todoscale run` (`make run`): one gunicorn gevent worker that also serves
+Socket.IO, because without a message queue live updates need a single process.
 """
 
 from __future__ import annotations
@@ -101,15 +104,25 @@ def run(*, runs: int, seconds: int, connections: list[int], out: Path) -> dict[s
             {**env, "PORT": str(uncached_port), "TODOSCALE_LOCAL_CACHE": "off"},
             out / "embedded-uncached-server.log",
         )
+        run_port = free_port()
+        run_web = procs.Server(
+            "todoscale serve --socketio",
+            [str(procs.BIN / "todoscale"), "serve", "--socketio"],
+            {**env, "PORT": str(run_port)},
+            out / "embedded-run-web-server.log",
+        )
         base, uncached_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{uncached_port}"
+        run_base = f"http://127.0.0.1:{run_port}"
         try:
             server.wait_ready(f"{base}/healthz")
             uncached.wait_ready(f"{uncached_base}/healthz")
+            run_web.wait_ready(f"{run_base}/healthz")
             auth = {"Authorization": f"Bearer {token(base, 'user1')}"}
             cases = {
                 "floor: GET /healthz": (f"{base}/healthz", {}),
                 f"read: GET {READ_PATH}": (base + READ_PATH, auth),
                 f"read, cache off: GET {READ_PATH}": (uncached_base + READ_PATH, auth),
+                f"read, make run's web process: GET {READ_PATH}": (run_base + READ_PATH, auth),
             }
             figures = {
                 c: measure(
@@ -118,13 +131,17 @@ def run(*, runs: int, seconds: int, connections: list[int], out: Path) -> dict[s
                     connections=c,
                     runs=runs,
                     seconds=seconds,
-                    servers={f"read, cache off: GET {READ_PATH}": uncached},
+                    servers={
+                        f"read, cache off: GET {READ_PATH}": uncached,
+                        f"read, make run's web process: GET {READ_PATH}": run_web,
+                    },
                 )
                 for c in connections
             }
         finally:
             server.stop()
             uncached.stop()
+            run_web.stop()
     print("\n## Embedded (SQLite, todoscale serve: its default server and workers)\n")
     print(report.HEADER)
     for c, by_case in figures.items():

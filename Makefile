@@ -43,9 +43,11 @@ contracts: $(VENV)/.dev-installed
 
 pytest: pytest-sqlite pytest-postgres
 
+# --cov-branch is also pyproject's setting; saying it here hands it to the subprocesses the
+# suite starts (workers, servers) in other folders, so their coverage data combines.
 pytest-sqlite: $(VENV)/.dev-installed
 	@echo "== test suite on SQLite =="
-	$(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-branch --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 pytest-postgres: $(VENV)/.dev-installed
 	@echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="

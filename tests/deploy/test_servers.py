@@ -132,7 +132,8 @@ def test_gunicorn_patches_gevent_before_the_app_package_loads(argv, env):
         f"sys.argv = ['gunicorn', *{argv!r}, 'todoscale.wsgi:app'];"
         f"settings = runpy.run_path({str(servers.GUNICORN_CONF)!r});"
         "from gevent import monkey;"
-        "print(settings['worker_class'], monkey.is_module_patched('socket'))"
+        "print(settings['worker_class'], monkey.is_module_patched('socket'),"
+        " settings['worker_connections'], settings['post_request'].__name__)"
     )
     clean = {k: v for k, v in os.environ.items() if k != "TODOSCALE_WORKER_CLASS"}
     done = subprocess.run(
@@ -145,7 +146,8 @@ def test_gunicorn_patches_gevent_before_the_app_package_loads(argv, env):
     )
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["gevent", "True"]
+    # ... with room for thousands of WebSockets, yielding after each request (fairness).
+    assert done.stdout.split() == ["gevent", "True", "10000", "post_request"]
 
 
 def _serve(server: str, tmp_path: Path, port: int) -> subprocess.Popen[bytes]:

@@ -181,6 +181,14 @@ SETTINGS: tuple[Setting, ...] = (
         "it sends none (the test suite's default).",
     ),
     Setting(
+        "TODOSCALE_SOCKETIO_RECHECK_SECONDS",
+        "SOCKETIO_RECHECK_SECONDS",
+        float,
+        "5",
+        "How often a Socket.IO process re-checks its connections' tokens and web sessions "
+        "and closes those revoked, logged out or expired since they connected.",
+    ),
+    Setting(
         "TODOSCALE_SOCKETIO_CORS_ORIGINS",
         "SOCKETIO_CORS_ORIGINS",
         str,
@@ -390,6 +398,7 @@ class Config:
     SOCKETIO_MESSAGE_QUEUE: str | None = None
     REALTIME = "emit"
     SOCKETIO_CORS_ORIGINS: str | None = None
+    SOCKETIO_RECHECK_SECONDS = 5.0
     LOCAL_CACHE = "auto"
     LOCAL_CACHE_TTL = 60.0
     MAX_JSON_BYTES = 1024 * 1024

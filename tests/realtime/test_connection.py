@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,3 +115,55 @@ def test_changes_made_in_the_serving_process_reach_members_only(
     assert events(carol_socket) == []
     bob_socket.disconnect()
     carol_socket.disconnect()
+
+
+@pytest.fixture
+def rechecking_app(app: Flask, tmp_path: Any) -> Iterator[Flask]:
+    """A serving app whose connections are re-checked every 0.1 s."""
+    serving = create_app(
+        {
+            "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REALTIME": "serve",
+            "SOCKETIO_RECHECK_SECONDS": 0.1,
+        }
+    )
+    yield serving
+    with serving.app_context():
+        db.engine.dispose()
+
+
+def _closed_within(client: SocketIOTestClient, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while client.is_connected() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not client.is_connected()
+
+
+def test_revoking_a_token_closes_the_connections_it_opened(
+    rechecking_app: Flask, alice: Account, make_account: Any
+) -> None:
+    bystander = make_account("dora")
+    revoked = connect(rechecking_app, auth={"token": alice.token})
+    kept = connect(rechecking_app, auth={"token": bystander.token})
+    assert revoked.is_connected() and kept.is_connected()
+
+    response = rechecking_app.test_client().delete(
+        "/api/v1/tokens", headers={"Authorization": f"Bearer {alice.token}"}
+    )
+    assert response.status_code == 204
+
+    assert _closed_within(revoked, 5)
+    assert kept.is_connected()  # only the revoked token's connections close
+    kept.disconnect()
+
+
+def test_logging_out_closes_the_sessions_connections(rechecking_app: Flask) -> None:
+    person = WebUser(rechecking_app)
+    client = connect(rechecking_app, flask_test_client=person.client)
+    assert client.is_connected()
+
+    person.post("/logout")
+
+    assert _closed_within(client, 5)

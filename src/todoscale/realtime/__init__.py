@@ -19,8 +19,9 @@ connected to process 2 in (or out of) a list whose membership changed through pr
 Reading the members at emit time makes a membership change take effect at once for every
 connected client, without reconnecting: a removed member's very next event skips them.
 
-Credentials are checked when a client connects: a revoked token or an ended web session
-opens nothing new, while a connection opened before stays open until it closes.
+Credentials are checked when a client connects, and again every SOCKETIO_RECHECK_SECONDS
+by each serving process for its own connections (`recheck`): a revoked token, a logout or
+an expired session closes the connections it had opened, on every process.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from todoscale.config import ConfigurationError, broker_url
 from todoscale.extensions import socketio
 from todoscale.realtime.connection import RELAY_EXTENSION, on_connect, origin_check
 from todoscale.realtime.events import EMITTER_EXTENSION, connect_receivers
+from todoscale.realtime.recheck import RECHECK_EXTENSION, Recheck
 from todoscale.realtime.transport import (
     DirectEmitter,
     Emitter,
@@ -83,6 +85,7 @@ def _serve(app: Flask, url: str | None) -> Emitter:
     assert server is not None
     # Registered on this app's server (init_app made a new one), not kept for later apps.
     socketio.on_event("connect", on_connect)
+    app.extensions[RECHECK_EXTENSION] = Recheck(app, server)
     if url is None:
         app.extensions[RELAY_EXTENSION] = RelayConsumer(
             broker_url(app.config, app.instance_path), server

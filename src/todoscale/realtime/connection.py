@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, session
+from flask import current_app, request, session
 from flask_socketio import join_room
 from socketio.exceptions import ConnectionRefusedError
 
 from todoscale.models import User
+from todoscale.realtime.recheck import RECHECK_EXTENSION
 from todoscale.services.accounts import user_for_token
 
 # app.extensions key of the serving process's RelayConsumer (embedded set-up only).
@@ -23,7 +24,8 @@ def user_room(user_id: str) -> str:
 
 def on_connect(auth: Any = None) -> bool:
     """Admit a client with a live token or web session into its user's room; refuse others."""
-    user = _token_user(auth) or _session_user()
+    token_user = _token_user(auth)
+    user = token_user or _session_user()
     if user is None:
         raise ConnectionRefusedError(
             "Authentication required: pass auth={'token': '<bearer token>'} or log in."
@@ -32,6 +34,15 @@ def on_connect(auth: Any = None) -> bool:
     relay = current_app.extensions.get(RELAY_EXTENSION)
     if relay is not None:
         relay.start_once()
+    recheck = current_app.extensions.get(RECHECK_EXTENSION)
+    if recheck is not None:
+        # What it connected with, so that revoking or logging out closes it later.
+        recheck.remember(
+            request.sid,  # type: ignore[attr-defined]
+            token=auth["token"] if token_user is not None else None,
+            session_token=None if token_user is not None else getattr(session, "token", None),
+        )
+        recheck.start_once()
     return True
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -65,6 +66,26 @@ def find_session(token: str) -> WebSession | None:
         db.session.commit()
         return None
     return record
+
+
+def live_session_tokens(tokens: Iterable[str]) -> set[str]:
+    """Which of `tokens` still open a logged-in session that has not expired (few queries)."""
+    by_digest = {_digest(token): token for token in tokens if token and len(token) <= 128}
+    limits, now = lifetimes(), utcnow()
+    digests, live = list(by_digest), set[str]()
+    for start in range(0, len(digests), 500):
+        live.update(
+            db.session.scalars(
+                select(WebSession.token_hash).where(
+                    WebSession.token_hash.in_(digests[start : start + 500]),
+                    WebSession.user_id.is_not(None),
+                    WebSession.last_seen_at >= now - limits.idle,
+                    WebSession.created_at >= now - limits.absolute,
+                )
+            )
+        )
+    db.session.rollback()  # a read: end the transaction, hold no snapshot
+    return {by_digest[digest] for digest in live}
 
 
 def _purge_expired() -> None:

@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from bench import embedded, procs, report
 from todoscale.config import load_config
@@ -40,17 +37,7 @@ class ClusterCpu:
 
 def _postgres() -> str | None:
     """A fresh benchmark database on the local PostgreSQL, or None when none answers."""
-    target = make_url(POSTGRES_URL)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    except OperationalError:
-        return None
-    finally:
-        admin.dispose()
-    return POSTGRES_URL
+    return procs.fresh_postgres(POSTGRES_URL)
 
 
 def _redis() -> str | None:

@@ -21,9 +21,7 @@ from typing import Any
 import redis
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import insert
 
 from bench import procs
 from todoscale import create_app
@@ -47,17 +45,7 @@ FAST_HASH = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 64}
 
 def _postgres() -> str | None:
     """A fresh database for this benchmark on the local PostgreSQL, or None if none answers."""
-    target = make_url(POSTGRES_URL)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    except OperationalError:
-        return None
-    finally:
-        admin.dispose()
-    return POSTGRES_URL
+    return procs.fresh_postgres(POSTGRES_URL)
 
 
 def _redis() -> str | None:

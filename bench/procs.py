@@ -11,6 +11,10 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
 from todoscale.deploy.cluster import processes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,3 +97,18 @@ def run(argv: list[str], env: Mapping[str, str]) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def fresh_postgres(url: str) -> str | None:
+    """Create the database of `url` afresh on its PostgreSQL; `url`, or None when none answers."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    except OperationalError:
+        return None
+    finally:
+        admin.dispose()
+    return url

@@ -133,13 +133,8 @@ RECEIVERS: dict[Any, Receiver] = {
     signals.notifications_created: notifications_created,
 }
 
-_connected = False
-
 
 def connect_receivers() -> None:
-    """Connect every receiver, once per process however many apps it creates (tests)."""
-    global _connected
-    if not _connected:
-        for signal, receiver in RECEIVERS.items():
-            signal.connect(receiver, weak=False)
-        _connected = True
+    """Connect every receiver; again is a no-op (blinker keys receivers by identity)."""
+    for signal, receiver in RECEIVERS.items():
+        signal.connect(receiver, weak=False)

@@ -75,16 +75,12 @@ def celery_settings(config: Any, instance_path: str) -> dict[str, Any]:
     }
 
 
-_connected = False
-
-
 def _connect_receivers() -> None:
-    # Signals are process-wide; connect once however many apps a process creates (tests).
-    global _connected
-    if not _connected:
-        job_queued.connect(_enqueue_job, weak=False)
-        worker_ready.connect(_sweep_on_start, weak=False)
-        _connected = True
+    # Signals are process-wide, and connecting a receiver again is a no-op (blinker and
+    # Celery both key receivers by identity): a process may create several apps (tests).
+    job_queued.connect(_enqueue_job, weak=False)
+    worker_ready.connect(_sweep_on_start, weak=False)
+    reminders.connect_receivers()
 
 
 def _sweep_on_start(sender: Any, **_: object) -> None:

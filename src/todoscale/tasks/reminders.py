@@ -42,15 +42,9 @@ def send_reminder_email(notification_id: str) -> bool:
     return email_notification(notification_id, mailer, base_url=base_url())
 
 
-_connected = False
-
-
 def connect_receivers() -> None:
-    """Enqueue reminder emails after reminders commit (once per process: signals are global)."""
-    global _connected
-    if not _connected:
-        notifications_created.connect(_enqueue_emails, weak=False)
-        _connected = True
+    """Enqueue reminder emails after reminders commit (connecting again is a no-op)."""
+    notifications_created.connect(_enqueue_emails, weak=False)
 
 
 def _enqueue_emails(sender: object, *, notifications: Sequence[Notification], **_: Any) -> None:
@@ -63,7 +57,3 @@ def _enqueue_emails(sender: object, *, notifications: Sequence[Notification], **
             celery_app.send_task(SEND_REMINDER_EMAIL, args=[notification.id])
         except Exception:  # process boundary: the notification is committed and shown in-app
             logger.exception("could not enqueue the reminder email of %s", notification.id)
-
-
-# Imported once per process (by todoscale.tasks), so the receiver is connected once.
-connect_receivers()

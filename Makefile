@@ -11,17 +11,35 @@ CLUSTER_PORT ?= 8080
 export PORT
 
 .PHONY: run test lint typecheck contracts pytest pytest-sqlite pytest-postgres bench clean \
-	translations cluster vendor
+	translations cluster vendor lock
 
-$(VENV)/.run-installed: pyproject.toml
+# Installs come from the lock files (exact versions, with hashes), never straight from
+# pyproject.toml's ranges: an upstream release cannot change a fresh clone unannounced.
+RUN_LOCK := requirements/run.lock
+DEV_LOCK := requirements/dev.lock
+
+$(VENV)/.run-installed: $(RUN_LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --editable .
+	$(BIN)/pip install --quiet --require-hashes -r $(RUN_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.run-installed
-	$(BIN)/pip install --quiet --editable '.[dev]'
+$(VENV)/.dev-installed: $(VENV)/.run-installed $(DEV_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
 	touch $@
+
+# What builds the package (pyproject's [build-system]) and pip itself are locked too.
+LOCK_EXTRA = $(BIN)/python -c 'import tomllib; print("pip"); \
+	print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
+LOCK_OPTIONS = --universal --python-version 3.11 --generate-hashes --quiet \
+	--custom-compile-command "make lock"
+
+## lock: resolve pyproject.toml's ranges afresh into requirements/*.lock (commit both)
+lock: $(VENV)/.dev-installed
+	$(LOCK_EXTRA) | $(BIN)/uv pip compile pyproject.toml - $(LOCK_OPTIONS) --upgrade \
+		-o $(RUN_LOCK)
+	$(LOCK_EXTRA) | $(BIN)/uv pip compile pyproject.toml - --extra dev -c $(RUN_LOCK) \
+		$(LOCK_OPTIONS) --upgrade -o $(DEV_LOCK)
 
 ## run: install, migrate, then serve the app, live updates and a job worker on
 ## http://localhost:$(PORT) (embedded defaults; Ctrl-C stops everything)

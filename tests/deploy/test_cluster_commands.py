@@ -33,7 +33,7 @@ def test_status_and_down_say_when_no_cluster_runs(tmp_path, monkeypatch):
 def test_every_program_restarts_and_stops_with_its_whole_group(tmp_path):
     plan = local.Plan(instance_path=tmp_path, port=9000, instances=3, server="granian")
     parser = configparser.RawConfigParser()
-    parser.read_string(local.supervisord_config(plan))
+    parser.read_string(local.supervisord_config(plan, nginx="nginx"))
 
     programs = [name for name in parser.sections() if name.startswith("program:")]
     assert programs == [
@@ -63,7 +63,7 @@ def test_every_program_restarts_and_stops_with_its_whole_group(tmp_path):
 def test_socketio_services_worker_and_beat_share_one_redis(tmp_path):
     plan = local.Plan(instance_path=tmp_path, port=9000, instances=2, socketio_port=9100)
     parser = configparser.RawConfigParser()
-    parser.read_string(local.supervisord_config(plan))
+    parser.read_string(local.supervisord_config(plan, nginx="nginx"))
 
     socketio2 = parser["program:socketio2"]
     assert socketio2["command"] == f"{sys.executable} -m todoscale.cli serve --socketio"
@@ -93,7 +93,7 @@ def test_a_given_redis_replaces_the_clusters_own(tmp_path):
     url = "redis://127.0.0.1:6379/3"
     plan = local.Plan(instance_path=tmp_path, port=9000, env={"TODOSCALE_REDIS_URL": url})
     parser = configparser.RawConfigParser()
-    parser.read_string(local.supervisord_config(plan))
+    parser.read_string(local.supervisord_config(plan, nginx="nginx"))
 
     assert plan.redis == url
     assert "program:redis" not in parser.sections()

@@ -35,7 +35,7 @@ SUPERVISOR = configparser.RawConfigParser()
 SUPERVISOR.read_string((DEPLOY / "supervisor" / "todoscale.conf").read_text())
 CLUSTER = configparser.RawConfigParser()
 CLUSTER.read_string(
-    supervisord_config(Plan(instance_path=Path("/nowhere"), port=8080, instances=2))
+    supervisord_config(Plan(instance_path=Path("/nowhere"), port=8080, instances=2), nginx="nginx")
 )
 
 
@@ -136,7 +136,9 @@ def test_the_supervisor_example_runs_real_commands_and_settings():
 
 
 def test_the_app_instances_match_the_local_cluster():
-    cluster = supervisord_config(Plan(instance_path=Path("/nowhere"), port=8080, instances=2))
+    cluster = supervisord_config(
+        Plan(instance_path=Path("/nowhere"), port=8080, instances=2), nginx="nginx"
+    )
     for number in (1, 2):
         service = COMPOSE["services"][f"app{number}"]
         assert service["environment"]["TODOSCALE_INSTANCE_ID"] == f"app{number}"

@@ -242,11 +242,14 @@ def _redis_program(plan: Plan) -> list[str]:
     return [_program("redis", command, {}, plan)]
 
 
-def supervisord_config(plan: Plan) -> str:
-    """supervisord.conf: nginx, the app and Socket.IO instances, Celery worker and beat."""
+def supervisord_config(plan: Plan, *, nginx: str | None = None) -> str:
+    """supervisord.conf: nginx, the app and Socket.IO instances, Celery worker and beat.
+
+    `nginx` is the binary to run; None finds it (and fails, saying how to install it).
+    """
     folder = plan.folder
     site = folder / "nginx.conf"
-    nginx_cmd = [find_nginx(), "-p", str(folder), "-c", str(site), "-g", "daemon off;"]
+    nginx_cmd = [nginx or find_nginx(), "-p", str(folder), "-c", str(site), "-g", "daemon off;"]
     programs = [
         *_redis_program(plan),
         _program("nginx", nginx_cmd, {}, plan),

@@ -50,7 +50,7 @@ run: $(VENV)/.run-installed
 test: lint typecheck contracts pytest
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests bench migrations deploy
+	$(BIN)/ruff check src tests bench deploy
 	$(BIN)/ruff format --check src tests bench deploy
 
 typecheck: $(VENV)/.dev-installed

@@ -15,7 +15,7 @@ from todoscale.models import engine
 from todoscale.ops import compression, health, http, limits, logs, static
 from todoscale.ops.json import OrjsonProvider
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:

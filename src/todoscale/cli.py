@@ -27,7 +27,7 @@ cli = FlaskGroup(create_app=create_app, help="todoscale: a collaborative todo se
     "config_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="gunicorn configuration file (default: deploy/gunicorn.conf.py).",
+    help="gunicorn configuration file (default: the package's deploy/gunicorn.conf.py).",
 )
 @click.option(
     "--server",

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PROJECT_ROOT
 from tests.deploy.helpers import require
 from todoscale.deploy import nginx
+
+# The drop-in files for people deploying by hand: the package's template, rendered.
+EXAMPLE = PROJECT_ROOT / "deploy" / "nginx" / "todoscale.conf"
+COMPOSE_EXAMPLE = PROJECT_ROOT / "deploy" / "nginx" / "compose.conf"
 
 
 @pytest.mark.parametrize(
     ("path", "site"),
-    [(nginx.EXAMPLE, nginx.Site()), (nginx.COMPOSE_EXAMPLE, nginx.COMPOSE_SITE)],
+    [(EXAMPLE, nginx.Site()), (COMPOSE_EXAMPLE, nginx.COMPOSE_SITE)],
     ids=["todoscale.conf", "compose.conf"],
 )
 def test_the_drop_in_files_are_the_template_rendered(path, site):
@@ -23,7 +28,7 @@ def test_the_drop_in_files_are_the_template_rendered(path, site):
 
 
 def test_the_site_has_every_piece_a_deployment_needs():
-    text = nginx.EXAMPLE.read_text()
+    text = EXAMPLE.read_text()
 
     for needle in [
         "least_conn;",

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
 from tests.deploy.helpers import free_port_run, stop_group, wait_for
 from todoscale.cli import cli
 from todoscale.deploy import servers
@@ -62,7 +61,7 @@ def test_unknown_server_is_refused(runner):
 def _gunicorn_settings(monkeypatch, **env):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return runpy.run_path(str(PROJECT_ROOT / "deploy" / "gunicorn.conf.py"))
+    return runpy.run_path(str(servers.GUNICORN_CONF))
 
 
 def test_gunicorn_defaults_to_two_workers_per_core_plus_one(monkeypatch):

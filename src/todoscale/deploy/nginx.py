@@ -1,4 +1,4 @@
-"""Rendering deploy/nginx/todoscale.conf.j2: the nginx site, and the cluster's whole nginx.conf."""
+"""Rendering the nginx site (templates/nginx-site.conf.j2), and the cluster's whole nginx.conf."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from pathlib import Path
 
 import jinja2
 
-from todoscale.deploy.servers import ROOT
 from todoscale.ops.http import CSP
 
-TEMPLATE = ROOT / "deploy" / "nginx" / "todoscale.conf.j2"
-EXAMPLE = ROOT / "deploy" / "nginx" / "todoscale.conf"
+# Inside the package, so that an installed wheel can render it too.
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "nginx-site.conf.j2"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 
@@ -112,4 +111,3 @@ COMPOSE_SITE = Site(
     tls=False,
     access_log="/dev/stdout",
 )
-COMPOSE_EXAMPLE = ROOT / "deploy" / "nginx" / "compose.conf"

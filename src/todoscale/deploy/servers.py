@@ -11,8 +11,8 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-ROOT = Path(__file__).resolve().parents[3]
-GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+# Inside the package, so that an installed wheel (not only a checkout) can serve with it.
+GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
 SERVERS = ("granian", "gunicorn")
 WSGI_APP = "todoscale.wsgi:app"
 
@@ -94,7 +94,7 @@ def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
 
 
 def gunicorn_argv(config_path: str | None) -> list[str]:
-    """gunicorn with deploy/gunicorn.conf.py (or another configuration file)."""
+    """gunicorn with the package's gunicorn.conf.py (or another configuration file)."""
     conf = config_path or str(GUNICORN_CONF)
     return [sys.executable, "-m", "gunicorn", "--config", conf, WSGI_APP]
 

@@ -3,6 +3,8 @@
 Logging is left alone: the app configured it once (dictConfig).
 """
 
+from typing import Any
+
 from alembic import context
 from flask import current_app
 
@@ -16,8 +18,12 @@ conf_args = current_app.extensions["migrate"].configure_args
 
 def run_migrations_offline() -> None:
     """Emit SQL to stdout instead of running it (`todoscale db upgrade --sql`)."""
-    context.configure(url=config.get_main_option("sqlalchemy.url"),
-                      target_metadata=db.metadata, literal_binds=True, **conf_args)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=db.metadata,
+        literal_binds=True,
+        **conf_args,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -25,7 +31,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Run the migrations on a connection of the app's engine."""
 
-    def skip_empty(context, revision, directives):
+    def skip_empty(context: object, revision: object, directives: list[Any]) -> None:
         # `db migrate` with no model change writes no empty revision.
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
             directives[:] = []

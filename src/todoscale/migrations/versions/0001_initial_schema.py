@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -117,7 +117,7 @@ def upgrade():
         )
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table("todos", schema=None) as batch_op:
         batch_op.drop_index("ix_todos_list_created")
         batch_op.drop_index(batch_op.f("ix_todos_due_at"))

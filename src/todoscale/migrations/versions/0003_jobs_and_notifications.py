@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table(
         "jobs",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -87,7 +87,7 @@ def upgrade():
         batch_op.add_column(sa.Column("reminded_for", sa.DateTime(timezone=True), nullable=True))
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table("todos", schema=None) as batch_op:
         batch_op.drop_column("reminded_for")
 

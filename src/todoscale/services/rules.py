@@ -7,6 +7,8 @@ from datetime import datetime
 
 from todoscale.exceptions import ValidationError
 
+# Anchored for the OpenAPI document (JSON Schema); Python checks them with `fullmatch`,
+# since `$` alone also matches before a final newline ("alice\n" would pass as "alice").
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]{3,32}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 PASSWORD_MIN = 8
@@ -113,10 +115,10 @@ def check_due_at(due_at: datetime | None) -> datetime | None:
 def check_registration(username: str, email: str, password: str) -> tuple[str, str]:
     """Return the username and normalised email, or raise with every field at fault."""
     errors: dict[str, list[str]] = {}
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):
         errors["username"] = [Message("must be 3-32 characters of letters, digits, '_', '.', '-'")]
     email = email.strip().lower()
-    if len(email) > 254 or "\x00" in email or not _EMAIL.match(email):
+    if len(email) > 254 or "\x00" in email or not _EMAIL.fullmatch(email):
         errors["email"] = [Message("must be an email address")]
     try:
         check_password(password)

@@ -84,8 +84,14 @@ translations: $(VENV)/.dev-installed
 SOCKETIO_CLIENT ?= 4.8.4
 VENDOR := src/todoscale/static/vendor
 
-## vendor: fetch the Socket.IO browser client (npm's socket.io-client) into static/vendor (commit it)
-vendor:
+# The common passwords refused at sign-up and password change: Django's list (20,000 most
+# common, lowercased, by Royce Williams), taken from its wheel on PyPI with its licence.
+DJANGO_PASSWORDS ?= 5.2.19
+PASSWORD_DATA := src/todoscale/services/data
+
+## vendor: fetch the Socket.IO browser client (npm's socket.io-client) into static/vendor, and the
+## common-password list (from Django's wheel) into services/data (commit both)
+vendor: $(VENV)/.run-installed
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	(cd "$$tmp" && npm pack --silent socket.io-client@$(SOCKETIO_CLIENT) >/dev/null && \
 		tar xzf socket.io-client-*.tgz) && \
@@ -93,6 +99,20 @@ vendor:
 	cp "$$tmp/package/dist/socket.io.min.js" $(VENDOR)/socket.io.min.js && \
 	cp "$$tmp/package/LICENSE" $(VENDOR)/socket.io.LICENSE
 	head -n 2 $(VENDOR)/socket.io.min.js
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/pip download --quiet --no-deps --only-binary :all: -d "$$tmp" \
+		django==$(DJANGO_PASSWORDS) && \
+	mkdir -p $(PASSWORD_DATA) && \
+	unzip -p "$$tmp"/django-*.whl django/contrib/auth/common-passwords.txt.gz \
+		> $(PASSWORD_DATA)/common-passwords.txt.gz && \
+	{ echo "common-passwords.txt.gz: django/contrib/auth/common-passwords.txt.gz of Django" \
+		"$(DJANGO_PASSWORDS) (PyPI), the 20,000 most common passwords, unhexed, lowercased and" \
+		"deduplicated by Royce Williams" \
+		"(https://gist.github.com/roycewilliams/226886fd01572964e1431ac8afc999ce)." \
+		"Refetch with make vendor. Django's licence follows."; echo; \
+	  unzip -p "$$tmp"/django-*.whl 'django-*.dist-info/licenses/LICENSE'; } \
+		> $(PASSWORD_DATA)/common-passwords.LICENSE
+	gzip -cd $(PASSWORD_DATA)/common-passwords.txt.gz | wc -l
 
 ## cluster: nginx on $(CLUSTER_PORT) in front of $(INSTANCES) app and Socket.IO instances, a Celery
 ## worker and beat (`todoscale cluster down` stops it)

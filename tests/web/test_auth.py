@@ -193,3 +193,17 @@ def test_register_refuses_a_username_with_a_newline_as_the_api_does(client, row_
     assert api.status_code == 422
     assert set(api.get_json()["errors"]) == {"username"}
     assert row_counts()["users"] == 0
+
+
+def test_sign_up_refuses_a_common_password_in_the_users_language(client, row_counts):
+    response = sign_up(client, "carol", "carol@example.com", password="iloveyou1")
+    assert response.status_code == 422
+    assert "is one of the most common passwords" in response.get_data(as_text=True)
+    page = client.get("/register", headers={"Accept-Language": "zh-CN"})
+    data = {"csrf_token": csrf_token(page), "username": "carol", "email": "carol@example.com"}
+    response = client.post(
+        "/register", data={**data, "password": "iloveyou1"}, headers={"Accept-Language": "zh-CN"}
+    )
+    assert response.status_code == 422
+    assert "最常见的密码" in response.get_data(as_text=True)
+    assert row_counts()["users"] == 0

@@ -217,6 +217,29 @@ def make_account(client: FlaskClient) -> Any:
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def argon2_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argon2 computation ("hash" or "verify") this process makes during the test.
+
+    The library's own functions are wrapped (a probe at the edge): counting work, unlike
+    timing it, cannot be fooled by a busy machine.
+    """
+    from argon2 import _password_hasher as hasher
+
+    runs: list[str] = []
+
+    def counting(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            runs.append(name)  # list.append is atomic: safe from server threads
+            return real(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(hasher, "hash_secret", counting("hash", hasher.hash_secret))
+    monkeypatch.setattr(hasher, "verify_secret", counting("verify", hasher.verify_secret))
+    return runs
+
+
 def assert_shape(model: type[BaseModel], data: dict[str, Any]) -> None:
     """Check `data` has exactly `model`'s fields, each valid, every `..._at` in UTC with a Z."""
     model.model_validate(data)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -10,6 +12,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 from flask import current_app
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -78,16 +81,34 @@ def find_user(username: str) -> User | None:
     ).first()
 
 
-# A real hash to verify against when the user does not exist, so timing reveals nothing.
-_DUMMY_PASSWORD = "not-a-real-password-" + secrets.token_hex(8)
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+@lru_cache(maxsize=4)
+def _stand_in_hash(time_cost: int, memory_kib: int) -> str:
+    """A well-formed argon2id hash of no password, with the configured parameters.
+
+    A login for an unknown user verifies against it, which costs exactly what verifying a
+    real user's hash costs (the cost is set by the parameters, not by the salt or digest),
+    and building it costs nothing: unknown and known users take the same time.
+    """
+    hasher = _hasher_for(time_cost, memory_kib)
+    salt, digest = _b64(os.urandom(hasher.salt_len)), _b64(os.urandom(hasher.hash_len))
+    parameters = f"m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+    return f"$argon2id$v={ARGON2_VERSION}${parameters}${salt}${digest}"
 
 
 def authenticate(username: str, password: str) -> User:
-    """Return the user whose password this is, upgrading its hash if parameters changed."""
+    """Return the user whose password this is, upgrading its hash if parameters changed.
+
+    One argon2 verification whether the user exists or not, so timing reveals nothing.
+    """
     user = find_user(username) if len(username) <= 32 else None
-    hasher = _hasher()
+    hasher, config = _hasher(), current_app.config
+    stand_in = _stand_in_hash(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
     try:
-        hasher.verify(user.password_hash if user else hasher.hash(_DUMMY_PASSWORD), password)
+        hasher.verify(user.password_hash if user else stand_in, password)
     except (VerificationError, InvalidHashError):
         user = None
     if user is None:

@@ -23,7 +23,7 @@ from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
 from todoscale.services.rules import check_registration
-from todoscale.signals import tokens_revoked, user_registered
+from todoscale.signals import password_checked, tokens_revoked, user_registered
 
 DEFAULT_LIST_NAME = "Inbox"
 
@@ -111,6 +111,7 @@ def authenticate(username: str, password: str) -> User:
         hasher.verify(user.password_hash if user else stand_in, password)
     except (VerificationError, InvalidHashError):
         user = None
+    password_checked.send(authenticate, ok=user is not None)
     if user is None:
         raise AuthenticationError("Wrong username or password.")
     if hasher.check_needs_rehash(user.password_hash):

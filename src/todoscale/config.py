@@ -155,7 +155,7 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "unset (no email)",
         "Send reminders by email too: `smtp://user:password@host:587` (STARTTLS) or "
-        "`smtps://...` (TLS).",
+        "`smtps://...` (TLS); a password is only ever sent over TLS.",
     ),
     Setting(
         "TODOSCALE_MAIL_FROM",

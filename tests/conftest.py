@@ -115,6 +115,31 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps of their own (testing config, own instance folder and SQLite file) with
+    overrides; their schema is not built (call `upgrade()` in their app context)."""
+    apps: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        folder = tmp_path / f"app{len(apps)}"
+        app = create_app(
+            {
+                "ENV_NAME": "testing",
+                "INSTANCE_PATH": str(folder),
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'ops.db'}",
+                **overrides,
+            }
+        )
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client."""
     return app.test_client()

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from todoscale.cache import cached, invalidate, local_cache, remember
+from todoscale.cache import Codec, cached, invalidate, local_cache, remember
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
@@ -135,12 +135,27 @@ def issue_token(user: User) -> tuple[str, datetime]:
 
 
 _USERS, _TOKENS = User.__table__, ApiToken.__table__
+# What a request authenticated by a token needs of its user: never the password hash,
+# which would otherwise sit in every process's cache and in Redis.
+TOKEN_USER_COLUMNS = ("id", "username", "email", "is_admin", "created_at", "locale")
 # Built once: the hot path of every API request. Core, not ORM loading, keeps it cheap.
 _USER_FOR_TOKEN = (
-    select(_USERS, _TOKENS.c.expires_at.label("token_expires_at"))
+    select(
+        *(_USERS.c[name] for name in TOKEN_USER_COLUMNS),
+        _TOKENS.c.expires_at.label("token_expires_at"),
+    )
     .join(_TOKENS, _TOKENS.c.user_id == _USERS.c.id)
     .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.expires_at > bindparam("now"))
 )
+
+
+def _load_lookup(data: dict[str, Any]) -> dict[str, Any]:
+    times = {key: datetime.fromisoformat(data[key]) for key in ("created_at", "token_expires_at")}
+    return {**data, **times}
+
+
+# A token lookup in the shared tier: JSON, with its two timestamps parsed back.
+_LOOKUP_CODEC: Codec[dict[str, Any]] = Codec(dump=dict, load=_load_lookup)
 # The local cache scope of every token lookup: bumped by each revocation.
 AUTH_SCOPE = "auth"
 
@@ -148,7 +163,8 @@ AUTH_SCOPE = "auth"
 def user_for_token(token: str) -> User | None:
     """Return the user a live token belongs to, or None (unknown, expired or revoked).
 
-    The user comes back detached: read-only for the request, never inserted again.
+    The user comes back detached, with TOKEN_USER_COLUMNS only: read-only for the request,
+    never inserted again.
     Lookups are cached, unknown tokens too (a flood of made-up tokens does not reach
     the database); every revocation bumps the scope they all depend on.
     """
@@ -160,7 +176,7 @@ def user_for_token(token: str) -> User | None:
     if not hit:
         cache = local_cache()
         stamps = cache.stamps(AUTH_SCOPE) if cache is not None else None
-        found = remember(key, stamps, lambda: _lookup(digest, now))
+        found = remember(key, stamps, lambda: _lookup(digest, now), _LOOKUP_CODEC)
     if found is None:
         return None
     fields = dict(found)

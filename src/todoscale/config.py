@@ -225,6 +225,14 @@ SETTINGS: tuple[Setting, ...] = (
         "invalidate it at once).",
     ),
     Setting(
+        "TODOSCALE_ENCRYPTION_KEYS",
+        "ENCRYPTION_KEYS",
+        _list,
+        "unset (notes stored as they are)",
+        "Fernet keys, comma-separated: todo notes are stored encrypted with the first, and "
+        "read with any (put a new key first, run `todoscale keys rotate`, then drop the old).",
+    ),
+    Setting(
         "TODOSCALE_TOKEN_TTL",
         "TOKEN_TTL_SECONDS",
         int,
@@ -398,6 +406,7 @@ class Config:
     DB_POOL_TIMEOUT = 10
     DB_STATEMENT_TIMEOUT_MS = 5000
     TOKEN_TTL_SECONDS = 24 * 3600
+    ENCRYPTION_KEYS: list[str] | None = None
     REDIS_URL: str | None = None
     BROKER_URL: str | None = None
     PUBLIC_URL: str | None = None

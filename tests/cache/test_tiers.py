@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 import redis
+from cryptography.fernet import Fernet
 
 from tests.conftest import Account
 from todoscale.cache import AS_IS, Codec
@@ -21,10 +22,10 @@ WHEN = datetime(2026, 12, 1, 9, 15, 30, 123456, tzinfo=UTC)
 ROW = todos.TodoRow("a" * 32, "b" * 32, "Pay rent", "notes", True, WHEN, None, WHEN, WHEN, 3)
 
 
-def _shared_apps(cached_apps, database_url):
+def _shared_apps(cached_apps, database_url, **overrides):
     if database_url.startswith("sqlite"):
         pytest.skip("the shared tier serves server databases only; the PostgreSQL run checks it")
-    return cached_apps(2)
+    return cached_apps(2, **overrides)
 
 
 def _shared_values(app, *needles: str) -> dict[str, bytes]:
@@ -77,6 +78,23 @@ def test_another_instance_reads_back_exactly_what_the_first_cached(cached_apps, 
     second = [other.get(path, headers=owner.headers).get_data() for path in paths]
 
     assert second == first
+
+
+def test_with_encryption_on_no_note_is_in_redis_in_clear(cached_apps, database_url):
+    key = Fernet.generate_key().decode()
+    one, two = _shared_apps(cached_apps, database_url, ENCRYPTION_KEYS=[key])
+    owner = Account(one.test_client(), f"own{uuid.uuid4().hex[:8]}")
+    todo = owner.post("/api/v1/todos", json={"title": "t", "notes": "door code 4711"}).get_json()
+    paths = ("/api/v1/todos", f"/api/v1/todos/{todo['id']}")
+    first = [owner.get(path).get_json() for path in paths]
+
+    values = _shared_values(one, owner.user["id"])
+
+    assert {key.split(":")[2] for key in values} >= {"page", "todo"}
+    assert [key for key, raw in values.items() if b"4711" in raw] == []
+    other = two.test_client()
+    assert [other.get(path, headers=owner.headers).get_json() for path in paths] == first
+    assert first[1]["notes"] == "door code 4711"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from todoscale.cache import Codec, cached, invalidate, local_cache, remember
 from todoscale.exceptions import NotFoundError, PreconditionFailedError, TodoscaleError
 from todoscale.extensions import db
 from todoscale.models import Membership, Todo, User, utcnow
+from todoscale.models import crypto as sealing
 from todoscale.services.lists import (
     default_list_id,
     member_scope,
@@ -70,18 +71,30 @@ class Page:
 _TIMES = frozenset(index for index, name in enumerate(READ_COLUMNS) if name.endswith("_at"))
 
 
+_NOTES = READ_COLUMNS.index("notes")
+
+
+def _row_to_json(row: TodoRow) -> list[Any]:
+    # Notes are sealed again for Redis when encryption is on: never plaintext there.
+    return [*row[:_NOTES], sealing.seal(row.notes), *row[_NOTES + 1 :]]
+
+
 def _row_from_json(values: list[Any]) -> TodoRow:
     fields: list[Any] = [
         datetime.fromisoformat(value) if index in _TIMES and value is not None else value
         for index, value in enumerate(values)
     ]
+    fields[_NOTES] = sealing.unseal(fields[_NOTES])
     return TodoRow(*fields)
 
 
 # How rows and pages travel through the shared tier: JSON arrays in READ_COLUMNS order.
-_ROW_CODEC: Codec[TodoRow] = Codec(dump=list, load=_row_from_json)
+_ROW_CODEC: Codec[TodoRow] = Codec(dump=_row_to_json, load=_row_from_json)
 _PAGE_CODEC: Codec[Page] = Codec(
-    dump=lambda page: {"items": [list(row) for row in page.items], "next": page.next_cursor},
+    dump=lambda page: {
+        "items": [_row_to_json(row) for row in page.items],
+        "next": page.next_cursor,
+    },
     load=lambda data: Page([_row_from_json(row) for row in data["items"]], data["next"]),
 )
 

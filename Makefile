@@ -10,7 +10,7 @@ CLUSTER_PORT ?= 8080
 
 export PORT
 
-.PHONY: run test lint typecheck contracts pytest pytest-sqlite pytest-postgres bench clean \
+.PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres bench clean \
 	translations cluster vendor lock
 
 # Installs come from the lock files (exact versions, with hashes), never straight from
@@ -46,8 +46,9 @@ lock: $(VENV)/.dev-installed
 run: $(VENV)/.run-installed
 	$(BIN)/todoscale run
 
-## test: lint, type checks, import contracts, then the suite on SQLite and on PostgreSQL
-test: lint typecheck contracts pytest
+## test: lint, type checks, import contracts, the vulnerability audit, then the suite on SQLite
+## and on PostgreSQL
+test: lint typecheck contracts audit pytest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench deploy
@@ -58,6 +59,24 @@ typecheck: $(VENV)/.dev-installed
 
 contracts: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
+
+# pip-audit asks PyPI's JSON API about each locked version (`/pypi/NAME/VERSION/json`). Where
+# that API cannot be reached (a registry proxy that serves only the simple index), the audit
+# cannot run: it says so, with the error, instead of reporting "no known vulnerabilities".
+AUDIT_PROBE = https://pypi.org/pypi/pip/25.0/json
+
+## audit: known vulnerabilities of every locked version (pip-audit, PyPI's advisory data)
+audit: $(VENV)/.dev-installed
+	@if problem=$$($(BIN)/python -c 'import sys, urllib.request; \
+		urllib.request.urlopen(sys.argv[1], timeout=20)' $(AUDIT_PROBE) 2>&1); then \
+		echo "== pip-audit of $(RUN_LOCK) and $(DEV_LOCK) =="; \
+		$(BIN)/pip-audit --strict --require-hashes --disable-pip --progress-spinner off \
+			--vulnerability-service pypi -r $(RUN_LOCK) -r $(DEV_LOCK); \
+	else \
+		echo "== pip-audit CANNOT RUN HERE: PyPI's JSON API did not answer $(AUDIT_PROBE):"; \
+		echo "   $$(echo "$$problem" | tail -n 1)"; \
+		echo "   (nothing was audited; run make audit where pypi.org answers)"; \
+	fi
 
 pytest: pytest-sqlite pytest-postgres
 

@@ -165,3 +165,12 @@ def test_a_failed_login_costs_one_argon2_run_whether_or_not_the_user_exists(
 def test_a_successful_login_costs_one_argon2_run(client, alice, argon2_runs):
     assert client.post("/api/v1/tokens", headers=_basic("alice", alice.password)).status_code == 201
     assert argon2_runs == ["verify"]
+
+
+@pytest.mark.parametrize(
+    "variant", ["Correct horse battery", "correct horse battery ", "correct horse batter"]
+)
+def test_the_password_is_checked_exactly_as_typed(client, alice, variant):
+    # No case folding, trimming or truncation: only the very password opens the account.
+    assert alice.password == "correct horse battery"
+    assert client.post(TOKENS, headers=_basic("alice", variant)).status_code == 401

@@ -152,3 +152,11 @@ def test_keys_rotate_seals_the_notes_or_says_what_is_missing(app, runner, make_a
     result = keyed.test_cli_runner().invoke(cli, ["keys", "rotate", "--batch", "10"])
     assert result.exit_code == 0, result.output
     assert "0 notes sealed" in result.output  # written sealed already
+
+
+def test_a_fresh_database_has_no_account(make_app):
+    # No default account (admin, root, ...): none exists until someone makes one.
+    fresh = make_app()
+    with fresh.app_context():
+        upgrade()
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0

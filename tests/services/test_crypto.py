@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from todoscale import create_app
 from todoscale.config import ConfigurationError
@@ -166,3 +166,17 @@ def test_a_malformed_key_stops_the_start_with_how_to_make_one(tmp_path):
                 "ENCRYPTION_KEYS": ["not-a-key"],
             }
         )
+
+
+def test_a_tampered_note_is_refused_not_read(instance):
+    app = instance(NEW)
+    [todo_id] = _add(app, SECRET)
+    [stored] = _stored(app)
+    tampered = stored[:-8] + ("A" if stored[-8] != "A" else "B") + stored[-7:]
+    with app.app_context():
+        db.session.execute(
+            update(Todo).where(Todo.id == todo_id).values({crypto.stored_notes: tampered})
+        )
+        db.session.commit()
+        with pytest.raises(NotesUnreadable):
+            db.session.get(Todo, todo_id).notes  # noqa: B018 (reading is the test)

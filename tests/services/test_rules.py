@@ -31,7 +31,14 @@ def test_common_passwords_are_refused_whatever_their_case(password):
 
 @pytest.mark.parametrize(
     "password",
-    ["correct horse battery", "k3v!np0q", "密码不是常见的那种", "ALLCAPS ONLY", "        x"],
+    [
+        "correct horse battery",
+        "k3v!np0q",
+        "密码不是常见的那种",
+        "ALLCAPS ONLY",
+        "        x",
+        "p" * 1024,
+    ],
 )
 def test_a_password_of_any_characters_that_is_not_common_passes(password):
     assert rules.check_password(password) == password  # kept exactly as given (ASVS 6.2.8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.web.conftest import COOKIE, PASSWORD, csrf_token
@@ -207,3 +209,15 @@ def test_sign_up_refuses_a_common_password_in_the_users_language(client, row_cou
     assert response.status_code == 422
     assert "最常见的密码" in response.get_data(as_text=True)
     assert row_counts()["users"] == 0
+
+
+def test_password_fields_are_masked_and_welcome_password_managers(ann, client):
+    # Masked (type=password), labelled for managers (autocomplete), pasting never blocked.
+    pages = [client.get("/login"), client.get("/register"), ann.get("/profile")]
+    for page in pages:
+        html = page.get_data(as_text=True)
+        fields = re.findall(r"<input[^>]*password[^>]*>", html)
+        assert fields, page.request.path
+        for field in fields:
+            assert 'type="password"' in field and "autocomplete=" in field, field
+        assert "onpaste" not in html and "oncopy" not in html

@@ -10,7 +10,7 @@ CLUSTER_PORT ?= 8080
 
 export PORT
 
-.PHONY: run test lint typecheck contracts pytest pytest-sqlite pytest-postgres bench clean \
+.PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres bench clean \
 	translations cluster vendor lock
 
 # Installs come from the lock files (exact versions, with hashes), never straight from
@@ -46,8 +46,9 @@ lock: $(VENV)/.dev-installed
 run: $(VENV)/.run-installed
 	$(BIN)/todoscale run
 
-## test: lint, type checks, import contracts, then the suite on SQLite and on PostgreSQL
-test: lint typecheck contracts pytest
+## test: lint, type checks, import contracts, the vulnerability audit, then the suite on SQLite
+## and on PostgreSQL
+test: lint typecheck contracts audit pytest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench deploy
@@ -58,6 +59,24 @@ typecheck: $(VENV)/.dev-installed
 
 contracts: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
+
+# pip-audit asks PyPI's JSON API about each locked version (`/pypi/NAME/VERSION/json`). Where
+# that API cannot be reached (a registry proxy that serves only the simple index), the audit
+# cannot run: it says so, with the error, instead of reporting "no known vulnerabilities".
+AUDIT_PROBE = https://pypi.org/pypi/pip/25.0/json
+
+## audit: known vulnerabilities of every locked version (pip-audit, PyPI's advisory data)
+audit: $(VENV)/.dev-installed
+	@if problem=$$($(BIN)/python -c 'import sys, urllib.request; \
+		urllib.request.urlopen(sys.argv[1], timeout=20)' $(AUDIT_PROBE) 2>&1); then \
+		echo "== pip-audit of $(RUN_LOCK) and $(DEV_LOCK) =="; \
+		$(BIN)/pip-audit --strict --require-hashes --disable-pip --progress-spinner off \
+			--vulnerability-service pypi -r $(RUN_LOCK) -r $(DEV_LOCK); \
+	else \
+		echo "== pip-audit CANNOT RUN HERE: PyPI's JSON API did not answer $(AUDIT_PROBE):"; \
+		echo "   $$(echo "$$problem" | tail -n 1)"; \
+		echo "   (nothing was audited; run make audit where pypi.org answers)"; \
+	fi
 
 pytest: pytest-sqlite pytest-postgres
 
@@ -84,8 +103,14 @@ translations: $(VENV)/.dev-installed
 SOCKETIO_CLIENT ?= 4.8.4
 VENDOR := src/todoscale/static/vendor
 
-## vendor: fetch the Socket.IO browser client (npm's socket.io-client) into static/vendor (commit it)
-vendor:
+# The common passwords refused at sign-up and password change: Django's list (20,000 most
+# common, lowercased, by Royce Williams), taken from its wheel on PyPI with its licence.
+DJANGO_PASSWORDS ?= 5.2.19
+PASSWORD_DATA := src/todoscale/services/data
+
+## vendor: fetch the Socket.IO browser client (npm's socket.io-client) into static/vendor, and the
+## common-password list (from Django's wheel) into services/data (commit both)
+vendor: $(VENV)/.run-installed
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	(cd "$$tmp" && npm pack --silent socket.io-client@$(SOCKETIO_CLIENT) >/dev/null && \
 		tar xzf socket.io-client-*.tgz) && \
@@ -93,6 +118,20 @@ vendor:
 	cp "$$tmp/package/dist/socket.io.min.js" $(VENDOR)/socket.io.min.js && \
 	cp "$$tmp/package/LICENSE" $(VENDOR)/socket.io.LICENSE
 	head -n 2 $(VENDOR)/socket.io.min.js
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/pip download --quiet --no-deps --only-binary :all: -d "$$tmp" \
+		django==$(DJANGO_PASSWORDS) && \
+	mkdir -p $(PASSWORD_DATA) && \
+	unzip -p "$$tmp"/django-*.whl django/contrib/auth/common-passwords.txt.gz \
+		> $(PASSWORD_DATA)/common-passwords.txt.gz && \
+	{ echo "common-passwords.txt.gz: django/contrib/auth/common-passwords.txt.gz of Django" \
+		"$(DJANGO_PASSWORDS) (PyPI), the 20,000 most common passwords, unhexed, lowercased and" \
+		"deduplicated by Royce Williams" \
+		"(https://gist.github.com/roycewilliams/226886fd01572964e1431ac8afc999ce)." \
+		"Refetch with make vendor. Django's licence follows."; echo; \
+	  unzip -p "$$tmp"/django-*.whl 'django-*.dist-info/licenses/LICENSE'; } \
+		> $(PASSWORD_DATA)/common-passwords.LICENSE
+	gzip -cd $(PASSWORD_DATA)/common-passwords.txt.gz | wc -l
 
 ## cluster: nginx on $(CLUSTER_PORT) in front of $(INSTANCES) app and Socket.IO instances, a Celery
 ## worker and beat (`todoscale cluster down` stops it)

@@ -180,11 +180,13 @@ def seed(instance: Path, members: int) -> tuple[str, str, list[str]]:
         }
     )
     with app.app_context():
-        owner = accounts.register_user("owner", "owner@example.com", "password123")
+        owner = accounts.register_user("owner", "owner@example.com", "not a common one")
         list_id = lists.create_list(owner, "Everyone").todo_list.id
         tokens = []
         for n in range(members):
-            user = accounts.register_user(f"member{n}", f"member{n}@example.com", "password123")
+            user = accounts.register_user(
+                f"member{n}", f"member{n}@example.com", "not a common one"
+            )
             lists.share_list(owner, list_id, username=user.username)
             tokens.append(accounts.issue_token(user)[0])
         owner_token = accounts.issue_token(owner)[0]

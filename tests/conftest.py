@@ -115,6 +115,31 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps of their own (testing config, own instance folder and SQLite file) with
+    overrides; their schema is not built (call `upgrade()` in their app context)."""
+    apps: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        folder = tmp_path / f"app{len(apps)}"
+        app = create_app(
+            {
+                "ENV_NAME": "testing",
+                "INSTANCE_PATH": str(folder),
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'ops.db'}",
+                **overrides,
+            }
+        )
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client."""
     return app.test_client()
@@ -215,6 +240,29 @@ def make_account(client: FlaskClient) -> Any:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def argon2_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argon2 computation ("hash" or "verify") this process makes during the test.
+
+    The library's own functions are wrapped (a probe at the edge): counting work, unlike
+    timing it, cannot be fooled by a busy machine.
+    """
+    from argon2 import _password_hasher as hasher
+
+    runs: list[str] = []
+
+    def counting(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            runs.append(name)  # list.append is atomic: safe from server threads
+            return real(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(hasher, "hash_secret", counting("hash", hasher.hash_secret))
+    monkeypatch.setattr(hasher, "verify_secret", counting("verify", hasher.verify_secret))
+    return runs
 
 
 def assert_shape(model: type[BaseModel], data: dict[str, Any]) -> None:
@@ -344,3 +392,24 @@ def start_worker(app: Flask) -> Iterator[Callable[..., Worker]]:
             worker.kill()  # the test is over: no need to wait for a warm shutdown
             worker.close()
         purge_queue(app)
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        skip_or_fail("the openssl command is missing (apt-get install openssl)")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            *(str(openssl), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key

@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import skip_or_fail
 from tests.smtp import SmtpServer
 from todoscale import mail
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(username="mailer", password="p@ss:word")
+def tls(tls_certificate) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server's TLS context (a self-signed certificate) and a client's that trusts it."""
+    cert, key = tls_certificate
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    return server_side, ssl.create_default_context(cafile=cert)
+
+
+@pytest.fixture
+def smtp(tls) -> Iterator[SmtpServer]:
+    """A server that wants a login and offers STARTTLS."""
+    server = SmtpServer(username="mailer", password="p@ss:word", mode="starttls", tls=tls[0])
     try:
         yield server
     finally:
         server.stop()
 
 
-def test_a_mailer_sends_through_the_server_with_login(smtp):
+def test_a_mailer_sends_through_the_server_with_login(smtp, tls):
     url = f"smtp://mailer:p%40ss%3Aword@127.0.0.1:{smtp.port}"
-    mailer = mail.Mailer(url, "todoscale@example.com")
+    mailer = mail.Mailer(url, "todoscale@example.com", context=tls[1])
     sent = mailer.send("mia@example.com", "Reminder: Pay rent", "“Pay rent” is due soon.")
     assert smtp.state.logins == ["mailer"]
+    assert smtp.state.encrypted == [True]
     [received] = smtp.messages
     assert received.mail_from == "todoscale@example.com"
     assert received.rcpt_to == ["mia@example.com"]
@@ -36,14 +44,38 @@ def test_a_mailer_sends_through_the_server_with_login(smtp):
     assert received.message.get_content().strip() == "“Pay rent” is due soon."
 
 
-def test_wrong_credentials_and_refusals_raise_mail_errors(smtp):
-    wrong = mail.Mailer(f"smtp://mailer:nope@127.0.0.1:{smtp.port}", "a@example.com")
+def test_wrong_credentials_and_refusals_raise_mail_errors(smtp, tls):
+    wrong = mail.Mailer(
+        f"smtp://mailer:nope@127.0.0.1:{smtp.port}", "a@example.com", context=tls[1]
+    )
     with pytest.raises(mail.MailError, match=r"127\.0\.0\.1"):
         wrong.send("mia@example.com", "s", "b")
     smtp.state.refuse_data = True
-    with pytest.raises(mail.MailError):
-        mail.Mailer(smtp.url(), "a@example.com").send("mia@example.com", "s", "b")
+    with pytest.raises(mail.MailError, match="refused by the test"):
+        mail.Mailer(smtp.url(), "a@example.com", context=tls[1]).send("mia@example.com", "s", "b")
     assert smtp.messages == []
+
+
+def test_credentials_never_go_out_in_clear_text_when_starttls_is_not_offered():
+    # A server (or a man in the middle who strips STARTTLS from its greeting) without TLS:
+    # the password is not sent, and nothing else either.
+    server = SmtpServer(username="mailer", password="secret", mode="plain")
+    try:
+        mailer = mail.Mailer(f"smtp://mailer:secret@127.0.0.1:{server.port}", "a@example.com")
+        with pytest.raises(mail.MailError, match="STARTTLS"):
+            mailer.send("mia@example.com", "s", "b")
+        assert server.state.logins == [] and server.messages == []
+    finally:
+        server.stop()
+
+
+def test_without_credentials_a_server_without_tls_is_used_as_it_is():
+    server = SmtpServer(mode="plain")
+    try:
+        mail.Mailer(server.url(), "a@example.com").send("mia@example.com", "s", "b")
+        assert server.state.encrypted == [False]
+    finally:
+        server.stop()
 
 
 def test_an_unreachable_server_is_a_mail_error_not_a_hang():
@@ -88,39 +120,15 @@ def test_the_recording_mailer_keeps_what_it_is_given():
     )
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        skip_or_fail("the openssl command is missing (apt-get install openssl)")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
-    subprocess.run(
-        [
-            *(str(openssl), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
-
-
 @pytest.mark.parametrize(("mode", "scheme"), [("starttls", "smtp"), ("smtps", "smtps")])
-def test_tls_by_starttls_or_from_the_first_byte(certificate, mode, scheme):
-    cert, key = certificate
-    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_side.load_cert_chain(cert, key)
+def test_tls_by_starttls_or_from_the_first_byte(tls, mode, scheme):
+    server_side, trusting = tls
     server = SmtpServer("u", "p", mode=mode, tls=server_side)
     try:
         url = f"{scheme}://u:p@127.0.0.1:{server.port}"
         # An untrusted certificate is refused: TLS is checked, not only offered.
         with pytest.raises(mail.MailError):
             mail.Mailer(url, "a@example.com").send("mia@example.com", "s", "b")
-        trusting = ssl.create_default_context(cafile=cert)
         mail.Mailer(url, "a@example.com", context=trusting).send("mia@example.com", "s", "b")
         assert server.state.encrypted == [True]
         assert server.state.logins == ["u"]

@@ -11,7 +11,7 @@ from flask import Flask
 from todoscale import api, auth, cache, errors, mail, realtime, tasks, web
 from todoscale.config import ensure_secret_key, load_config
 from todoscale.extensions import db, migrate
-from todoscale.models import engine
+from todoscale.models import crypto, engine
 from todoscale.ops import compression, health, http, limits, logs, static
 from todoscale.ops.json import OrjsonProvider
 
@@ -35,6 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         logs.configure(app.config["LOG_LEVEL"])
 
     engine.init_app(app)
+    crypto.init_app(app)
     cache.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     http.init_app(app)

@@ -16,7 +16,8 @@ from todoscale.app import create_app
 from todoscale.deploy import cluster_commands, embedded, servers
 from todoscale.deploy.cluster import ClusterError
 from todoscale.exceptions import TodoscaleError
-from todoscale.services import accounts, seeding
+from todoscale.models.crypto import generate_key
+from todoscale.services import accounts, crypto, seeding
 
 cli = FlaskGroup(create_app=create_app, help="todoscale: a collaborative todo service.")
 
@@ -119,6 +120,28 @@ def _describe(exc: TodoscaleError) -> str:
     if errors:
         return "; ".join(f"{field} {', '.join(msgs)}" for field, msgs in errors.items())
     return exc.detail
+
+
+@cli.group()
+def keys() -> None:
+    """Encryption keys of todo notes (TODOSCALE_ENCRYPTION_KEYS)."""
+
+
+@keys.command("generate")
+def generate() -> None:
+    """Print a new Fernet key: put it first in TODOSCALE_ENCRYPTION_KEYS."""
+    click.echo(generate_key())
+
+
+@keys.command("rotate")
+@click.option("--batch", default=crypto.ROTATE_BATCH, show_default=True, help="Todos per commit.")
+def rotate(batch: int) -> None:
+    """Seal every todo's notes with the first key, in batches, while the service runs."""
+    try:
+        changed = crypto.rotate_notes(batch)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{changed} notes sealed with the first key.")
 
 
 def main() -> None:

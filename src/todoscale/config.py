@@ -21,6 +21,10 @@ def _bool(value: str) -> bool:
     raise ValueError(f"expected a boolean (1/0, true/false), got {value!r}")
 
 
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 @dataclass(frozen=True)
 class Setting:
     """One `TODOSCALE_*` variable: the config key it sets, how to parse it, what it means."""
@@ -102,8 +106,17 @@ SETTINGS: tuple[Setting, ...] = (
         "PUBLIC_URL",
         str,
         "`http://localhost:${PORT:-8000}`",
-        "The service's address as users reach it; builds the `url` of resources in events and "
-        "emails sent outside a request (workers).",
+        "The service's address as users reach it: every absolute URL (`Location`, the `url` "
+        "of resources, events, emails) is built from it, never from the request's `Host`. "
+        "Unset outside production, the request's host is used.",
+    ),
+    Setting(
+        "TODOSCALE_TRUSTED_HOSTS",
+        "TRUSTED_HOSTS",
+        _list,
+        "unset (any host)",
+        "Host names the app answers, comma-separated (`.example.com` for its subdomains); a "
+        "request for another gets 400. Set it, or `TODOSCALE_PUBLIC_URL`, in production.",
     ),
     Setting(
         "TODOSCALE_BROKER_URL",
@@ -155,7 +168,7 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "unset (no email)",
         "Send reminders by email too: `smtp://user:password@host:587` (STARTTLS) or "
-        "`smtps://...` (TLS).",
+        "`smtps://...` (TLS); a password is only ever sent over TLS.",
     ),
     Setting(
         "TODOSCALE_MAIL_FROM",
@@ -210,6 +223,14 @@ SETTINGS: tuple[Setting, ...] = (
         "60",
         "Seconds a locally cached value lives at most (changes made through the app "
         "invalidate it at once).",
+    ),
+    Setting(
+        "TODOSCALE_ENCRYPTION_KEYS",
+        "ENCRYPTION_KEYS",
+        _list,
+        "unset (notes stored as they are)",
+        "Fernet keys, comma-separated: todo notes are stored encrypted with the first, and "
+        "read with any (put a new key first, run `todoscale keys rotate`, then drop the old).",
     ),
     Setting(
         "TODOSCALE_TOKEN_TTL",
@@ -385,9 +406,11 @@ class Config:
     DB_POOL_TIMEOUT = 10
     DB_STATEMENT_TIMEOUT_MS = 5000
     TOKEN_TTL_SECONDS = 24 * 3600
+    ENCRYPTION_KEYS: list[str] | None = None
     REDIS_URL: str | None = None
     BROKER_URL: str | None = None
     PUBLIC_URL: str | None = None
+    TRUSTED_HOSTS: list[str] | None = None
     WORKER_CONCURRENCY = 2
     JOB_LEASE_SECONDS = 60
     JOB_SWEEP_SECONDS = 15.0

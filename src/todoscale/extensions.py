@@ -1,7 +1,6 @@
 """Flask extensions, created unbound; `create_app()` binds them. A leaf: imports nothing of ours."""
 
 from flask_babel import Babel
-from flask_caching import Cache
 from flask_compress import Compress
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
@@ -31,7 +30,5 @@ migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
 compress = Compress()
-# The shared tier of the cache (Redis); the in-process tier is todoscale.cache.
-shared_cache = Cache()
 # Socket.IO; `todoscale.realtime` binds it in processes that serve `/socket.io/`.
 socketio = SocketIO()

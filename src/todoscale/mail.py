@@ -1,9 +1,9 @@
 """Email over SMTP, and a mailer that only records (for tests). A leaf: standard library only.
 
 `SMTP_URL` names the server: `smtp://user:password@host:587` upgrades to TLS with
-STARTTLS whenever the server offers it, `smtps://user:password@host:465` speaks TLS from
-the first byte. The app keeps one mailer in `app.extensions["mailer"]` (None without
-`SMTP_URL`).
+STARTTLS whenever the server offers it (and, with a password, refuses a server that does
+not), `smtps://user:password@host:465` speaks TLS from the first byte. The app keeps one
+mailer in `app.extensions["mailer"]` (None without `SMTP_URL`).
 """
 
 from __future__ import annotations
@@ -80,6 +80,14 @@ class Mailer:
         if smtp.has_extn("starttls"):
             smtp.starttls(context=self.context)
             smtp.ehlo()
+        elif self.username:
+            # No upgrade offered (or a man in the middle stripped it): never send the
+            # password, nor anything else, in clear text.
+            smtp.close()
+            raise MailError(
+                f"{self.host}:{self.port} offers no STARTTLS, so the SMTP password is not sent "
+                "in clear text; use a server that offers STARTTLS, or smtps://"
+            )
         return smtp
 
     def send(self, to: str, subject: str, body: str) -> EmailMessage:

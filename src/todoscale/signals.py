@@ -1,4 +1,5 @@
-"""Every signal the services send, always after their commit. A leaf: imports nothing of ours.
+"""Every signal the services send, always after their commit (or, for an outcome that
+changes nothing, once it is known). A leaf: imports nothing of ours.
 
 Receivers (live updates, background jobs, caches) connect in their own `init_app`; a
 receiver's failure is its own to log and never undoes the committed change.
@@ -10,6 +11,9 @@ _signals = Namespace()
 
 # sender: services.accounts.register_user; kwargs: user
 user_registered = _signals.signal("user-registered")
+# sender: services.accounts.authenticate, after verifying a password; kwargs: ok (bool).
+# The login throttle counts failed verifications by it.
+password_checked = _signals.signal("password-checked")
 # sender: services.accounts.revoke_tokens / revoke_token; kwargs: user_id
 tokens_revoked = _signals.signal("tokens-revoked")
 # sender: services.sessions.end_user_sessions, services.profile.change_password; kwargs: user_id

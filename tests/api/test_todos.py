@@ -408,3 +408,14 @@ def test_empty_listing(alice):
     body = _page(alice).get_json()
 
     assert body == {"items": [], "next_cursor": None}
+
+
+def test_sql_in_input_is_data_not_a_statement(alice, bob):
+    # Bound parameters everywhere: what looks like SQL is stored and matched as text.
+    title = "x'); DELETE FROM todos; --"
+    created = alice.post(TODOS, json={"title": title, "notes": "' OR '1'='1"})
+    assert created.status_code == 201
+    assert alice.get(f"{TODOS}/{created.get_json()['id']}").get_json()["title"] == title
+    assert alice.get(TODOS, query_string={"list_id": "' OR '1'='1"}).status_code == 404
+    assert bob.get(f"{TODOS}/' OR '1'='1").status_code == 404
+    assert [item["title"] for item in _page(alice).get_json()["items"]] == [title]

@@ -143,3 +143,34 @@ def test_failed_login_does_not_rehash(app, client, alice, monkeypatch):
     assert client.post(TOKENS, headers=_basic("alice", "wrong password")).status_code == 401
 
     assert _password_hash(app, "alice") == old_hash
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("alice", "not her password"),
+        ("nobody-by-that-name", "any password"),
+        ("x" * 33, "any password"),  # longer than any username: not even looked up
+    ],
+)
+def test_a_failed_login_costs_one_argon2_run_whether_or_not_the_user_exists(
+    client, alice, argon2_runs, username, password
+):
+    # Equal work, so the time taken tells nobody which usernames exist.
+    response = client.post("/api/v1/tokens", headers=_basic(username, password))
+    assert response.status_code == 401
+    assert argon2_runs == ["verify"]
+
+
+def test_a_successful_login_costs_one_argon2_run(client, alice, argon2_runs):
+    assert client.post("/api/v1/tokens", headers=_basic("alice", alice.password)).status_code == 201
+    assert argon2_runs == ["verify"]
+
+
+@pytest.mark.parametrize(
+    "variant", ["Correct horse battery", "correct horse battery ", "correct horse batter"]
+)
+def test_the_password_is_checked_exactly_as_typed(client, alice, variant):
+    # No case folding, trimming or truncation: only the very password opens the account.
+    assert alice.password == "correct horse battery"
+    assert client.post(TOKENS, headers=_basic("alice", variant)).status_code == 401

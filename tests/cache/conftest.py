@@ -24,8 +24,8 @@ def cached_apps(app, database_url, tmp_path, request):
         settings["REDIS_URL"] = request.getfixturevalue("redis_url")
     made = []
 
-    def make(count: int):
-        apps = [create_app(dict(settings)) for _ in range(count)]
+    def make(count: int, **overrides):
+        apps = [create_app({**settings, **overrides}) for _ in range(count)]
         for each in apps:
             assert "todoscale.local_cache" in each.extensions
         made.extend(apps)

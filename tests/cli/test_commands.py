@@ -6,12 +6,16 @@ import os
 import subprocess
 import sys
 
+from cryptography.fernet import Fernet
+from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from tests.conftest import PROJECT_ROOT
 from todoscale.cli import cli
 from todoscale.extensions import db
 from todoscale.models import Todo, TodoList, User
+from todoscale.services.accounts import register_user
+from todoscale.services.todos import create_todo
 
 
 def test_create_user_makes_user_with_inbox(app, runner):
@@ -129,3 +133,30 @@ def test_db_upgrade_builds_a_fresh_database(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "todoscale.db").exists()
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_keys_generate_prints_a_fernet_key(runner):
+    result = runner.invoke(cli, ["keys", "generate"])
+    assert result.exit_code == 0
+    Fernet(result.output.strip().encode())  # a well-formed key
+
+
+def test_keys_rotate_seals_the_notes_or_says_what_is_missing(app, runner, make_app):
+    refused = runner.invoke(cli, ["keys", "rotate"])
+    assert refused.exit_code != 0 and "TODOSCALE_ENCRYPTION_KEYS" in refused.output
+    keyed = make_app(ENCRYPTION_KEYS=[Fernet.generate_key().decode()])
+    with keyed.app_context():
+        upgrade()
+        user = register_user("olive", "olive@example.com", "long enough pw")
+        create_todo(user, title="t", notes="a secret")
+    result = keyed.test_cli_runner().invoke(cli, ["keys", "rotate", "--batch", "10"])
+    assert result.exit_code == 0, result.output
+    assert "0 notes sealed" in result.output  # written sealed already
+
+
+def test_a_fresh_database_has_no_account(make_app):
+    # No default account (admin, root, ...): none exists until someone makes one.
+    fresh = make_app()
+    with fresh.app_context():
+        upgrade()
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0

@@ -196,3 +196,15 @@ def test_the_request_log_line_is_json_with_the_request_id_and_user(app, alice, m
     assert entry["status"] == 200
     assert entry["user_id"] == alice.user["id"]
     assert isinstance(entry["duration_ms"], float | int)
+
+
+def test_responses_name_their_type_and_charset_and_allow_no_other_origin(client, alice):
+    cross = {"Origin": "https://evil.example"}
+    page = client.get("/login", headers=cross)
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    api = client.get("/api/v1/users/me", headers={**alice.headers, **cross})
+    assert api.headers["Content-Type"] == "application/json"  # UTF-8 by RFC 8259
+    problem = client.get("/api/v1/users/me", headers=cross)
+    assert problem.headers["Content-Type"] == "application/problem+json"
+    for response in (page, api, problem):
+        assert "Access-Control-Allow-Origin" not in response.headers

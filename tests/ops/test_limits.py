@@ -4,38 +4,15 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
 from werkzeug.test import TestResponse
 
 from tests.web.conftest import csrf_token
 
 PASSWORD = "correct horse battery"
-LIMITS = {
-    "RATE_LIMITS_ENABLED": True,
-    "API_WRITE_LIMIT": "3 per minute",
-    "ANON_LIMIT": "100 per minute",
-    "LOGIN_FAILURES_PER_ADDRESS": "3 per 15 minutes",
-    "LOGIN_FAILURES_PER_ACCOUNT": "100 per hour",
-}
-
-
-@pytest.fixture
-def limited_app(make_app: Callable[..., Flask]) -> Callable[..., Flask]:
-    """An app with small limits (overridable), its schema migrated."""
-
-    def make(**overrides: Any) -> Flask:
-        app = make_app(**{**LIMITS, **overrides})
-        with app.app_context():
-            upgrade()
-        return app
-
-    return make
 
 
 def basic(username: str, password: str) -> dict[str, str]:

@@ -13,8 +13,9 @@ import redis
 from flask import Flask
 from flask_migrate import upgrade
 
-from tests.ops.test_limits import LIMITS, PASSWORD, add_todo, basic, login, register
-from todoscale.ops import limits
+from tests.ops.conftest import LIMITS
+from tests.ops.test_limits import PASSWORD, add_todo, basic, login, register
+from todoscale.ops import limits, throttle
 
 
 @pytest.fixture
@@ -68,7 +69,9 @@ def limiter_records(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[logging.Lo
     caught: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = caught.append  # type: ignore[method-assign]
-    loggers = [logging.getLogger("flask-limiter"), logging.getLogger(limits.__name__)]
+    loggers = [
+        logging.getLogger(name) for name in ("flask-limiter", limits.__name__, throttle.__name__)
+    ]
     monkeypatch.setattr(limits, "OUTAGE_PAUSE_SECONDS", 0.0)  # Redis tried on every request
     for each in loggers:
         each.addHandler(handler)

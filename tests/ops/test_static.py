@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 
+import pytest
 from flask import url_for
 
+from todoscale.ops import static
 from todoscale.ops.static import hashed_name
 
 HASHED = re.compile(r"^/static/app\.[0-9a-f]{12}\.css$")
@@ -65,3 +69,35 @@ def test_pages_link_the_hashed_names(client):
 
     assert re.search(r'href="/static/app\.[0-9a-f]{12}\.css"', page)
     assert re.search(r'src="/static/app\.[0-9a-f]{12}\.js"', page)
+
+
+def test_a_name_outside_the_static_folder_is_never_read(tmp_path):
+    static = tmp_path / "static"
+    static.mkdir()
+    (tmp_path / "secret.txt").write_text("not for the web")
+    assert hashed_name(str(static), "../secret.txt") == "../secret.txt"
+    assert hashed_name(str(static), str(tmp_path / "secret.txt")).endswith("secret.txt")
+    assert not re.search(r"\.[0-9a-f]{12}\.txt$", hashed_name(str(static), "/etc/hostname"))
+
+
+@pytest.mark.parametrize("prefix", ["../", "..%2f", "%2e%2e/", "vendor/../../"])
+def test_the_static_route_reads_no_file_outside_its_folder(app, client, monkeypatch, prefix):
+    # A hashed name is checked by hashing the file it names: that must never be a file
+    # outside static/ (the route would read any file the process can, e.g. a huge one).
+    source = os.path.join(os.path.dirname(app.static_folder), "app.py")
+    with open(source, "rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()[:12]
+    hashed: list[str] = []
+    real = static._digest
+
+    def recording(path: str, mtime_ns: int, size: int) -> str:
+        hashed.append(os.path.realpath(path))
+        return real(path, mtime_ns, size)
+
+    monkeypatch.setattr(static, "_digest", recording)
+
+    response = client.get(f"/static/{prefix}app.{digest}.py")
+
+    assert response.status_code == 404
+    folder = os.path.realpath(app.static_folder) + os.sep
+    assert [path for path in hashed if not path.startswith(folder)] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import argon2
 import pytest
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -167,3 +168,11 @@ def test_find_user_ignores_case(ctx):
 
     assert accounts.find_user("cAROL").id == user.id
     assert accounts.find_user("carl") is None
+
+
+def test_unknown_users_are_verified_against_a_hash_of_the_configured_cost(app, ctx):
+    # The stand-in costs what a real hash costs: the parameters set argon2's work.
+    real = accounts.hash_password("a real password")
+    config = app.config
+    stand_in = accounts._stand_in_hash(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
+    assert argon2.extract_parameters(stand_in) == argon2.extract_parameters(real)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.web.conftest import COOKIE, PASSWORD, csrf_token
@@ -41,29 +43,19 @@ def test_register_with_bad_input_keeps_the_input_and_writes_nothing(client, row_
     assert row_counts()["users"] == before["users"] == 0
 
 
+def sign_up(client, username: str, email: str, password: str = PASSWORD):
+    """POST the sign-up form as a browser would, with the page's CSRF token."""
+    page = client.get("/register")
+    data = {"csrf_token": csrf_token(page), "username": username, "email": email}
+    return client.post("/register", data={**data, "password": password})
+
+
 def test_register_taken_username_and_email(web_user, client):
     web_user("taken")
-    page = client.get("/register")
-    response = client.post(
-        "/register",
-        data={
-            "csrf_token": csrf_token(page),
-            "username": "TAKEN",
-            "email": "new@example.com",
-            "password": PASSWORD,
-        },
-    )
+    response = sign_up(client, "TAKEN", "new@example.com")
     assert response.status_code == 422
     assert "This username is taken" in response.get_data(as_text=True)
-    response = client.post(
-        "/register",
-        data={
-            "csrf_token": csrf_token(page),
-            "username": "fresh",
-            "email": "taken@example.com",
-            "password": PASSWORD,
-        },
-    )
+    response = sign_up(client, "fresh", "taken@example.com")
     assert response.status_code == 422
     assert "An account with this email exists already." in response.get_data(as_text=True)
 
@@ -188,3 +180,44 @@ def test_login_goes_back_to_the_page_asked_for(ann):
 def test_logged_in_visitors_of_the_login_pages_go_home(ann):
     assert ann.get("/login", query_string={"next": "//evil"}).headers["Location"] == "/"
     assert ann.get("/register").headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("username", ["alice\n", "alice\r\n", "\nalice"])
+def test_register_refuses_a_username_with_a_newline_as_the_api_does(client, row_counts, username):
+    # `$` matches before a final newline: "alice\n" must not pose as "alice" on a shared list.
+    response = sign_up(client, username, "alice@example.com")
+    assert response.status_code == 422
+    assert 'id="username-error"' in response.get_data(as_text=True)
+    api = client.post(
+        "/api/v1/users",
+        json={"username": username, "email": "alice@example.com", "password": PASSWORD},
+    )
+    assert api.status_code == 422
+    assert set(api.get_json()["errors"]) == {"username"}
+    assert row_counts()["users"] == 0
+
+
+def test_sign_up_refuses_a_common_password_in_the_users_language(client, row_counts):
+    response = sign_up(client, "carol", "carol@example.com", password="iloveyou1")
+    assert response.status_code == 422
+    assert "is one of the most common passwords" in response.get_data(as_text=True)
+    page = client.get("/register", headers={"Accept-Language": "zh-CN"})
+    data = {"csrf_token": csrf_token(page), "username": "carol", "email": "carol@example.com"}
+    response = client.post(
+        "/register", data={**data, "password": "iloveyou1"}, headers={"Accept-Language": "zh-CN"}
+    )
+    assert response.status_code == 422
+    assert "最常见的密码" in response.get_data(as_text=True)
+    assert row_counts()["users"] == 0
+
+
+def test_password_fields_are_masked_and_welcome_password_managers(ann, client):
+    # Masked (type=password), labelled for managers (autocomplete), pasting never blocked.
+    pages = [client.get("/login"), client.get("/register"), ann.get("/profile")]
+    for page in pages:
+        html = page.get_data(as_text=True)
+        fields = re.findall(r"<input[^>]*password[^>]*>", html)
+        assert fields, page.request.path
+        for field in fields:
+            assert 'type="password"' in field and "autocomplete=" in field, field
+        assert "onpaste" not in html and "oncopy" not in html

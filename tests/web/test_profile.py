@@ -45,6 +45,11 @@ def test_password_change_errors(ann):
     assert "must be at least 8 characters" in response.get_data(as_text=True)
     response = ann.post(
         "/profile/password",
+        {"current_password": PASSWORD, "new_password": "Password1", "confirm": "Password1"},
+    )
+    assert "is one of the most common passwords" in response.get_data(as_text=True)
+    response = ann.post(
+        "/profile/password",
         {"current_password": PASSWORD, "new_password": "a new password", "confirm": "other"},
     )
     assert "The two new passwords differ." in response.get_data(as_text=True)

@@ -207,10 +207,15 @@ class Health(BaseModel):
 
 
 def base_url() -> str:
-    """The API's absolute prefix: this request's, or TODOSCALE_PUBLIC_URL's outside a request."""
-    if not has_request_context():  # a worker or a Socket.IO broadcast: no request to ask
-        public = current_app.config["PUBLIC_URL"] or public_url_default()
-        return f"{public.rstrip('/')}/api/v1"
+    """The API's absolute prefix, from TODOSCALE_PUBLIC_URL; without it, this request's host
+    (checked against TODOSCALE_TRUSTED_HOSTS when set), or the default outside a request.
+
+    A client chooses its `Host` header: with PUBLIC_URL set it never reaches a `Location`,
+    a `url` field, an event or an email.
+    """
+    public = current_app.config["PUBLIC_URL"]
+    if public or not has_request_context():  # a worker or a broadcast: no request to ask
+        return f"{(public or public_url_default()).rstrip('/')}/api/v1"
     base: str | None = g.get("api_base")
     if base is None:
         base = g.api_base = f"{request.scheme}://{request.host}{request.script_root}/api/v1"

@@ -2,9 +2,11 @@
 
 from todoscale.cache.local import LocalCache, init_app, invalidate, local_cache
 from todoscale.cache.stamps import SharedStamps
-from todoscale.cache.tiers import cached, remember
+from todoscale.cache.tiers import AS_IS, Codec, cached, remember
 
 __all__ = [
+    "AS_IS",
+    "Codec",
     "LocalCache",
     "SharedStamps",
     "cached",

@@ -13,7 +13,6 @@ import redis
 from flask import Flask, current_app
 
 from todoscale.cache.stamps import RedisStamps, SharedStamps, StampsUnavailable
-from todoscale.extensions import shared_cache
 
 logger = logging.getLogger(__name__)
 
@@ -186,18 +185,10 @@ def _store(app: Flask) -> StampStore | None:
 def init_app(app: Flask) -> None:
     """Turn the cache on where its stamps reach every process that could write.
 
-    The shared tier (Redis, through Flask-Caching) serves server databases only: measured
+    The shared tier (the same Redis client, see `tiers`) serves server databases only: measured
     here, a loopback Redis GET (~46 us) costs more than SQLite's indexed page query
     (~14 us), while a PostgreSQL query costs several times more than either.
     """
     store = _store(app)
     if store is not None:
         app.extensions[EXTENSION] = LocalCache(store, ttl=app.config["LOCAL_CACHE_TTL"])
-    if REDIS_EXTENSION in app.extensions:
-        app.config.update(
-            CACHE_TYPE="RedisCache",
-            CACHE_REDIS_URL=app.config["REDIS_URL"],
-            CACHE_KEY_PREFIX="",
-            CACHE_OPTIONS=dict(REDIS_OPTIONS),
-        )
-        shared_cache.init_app(app)

@@ -1,9 +1,11 @@
-"""The tiers behind the local cache: the shared tier (Flask-Caching on Redis, for server
-databases) and single flight, so a value that changed is computed once, not once per
-waiting request (no stampede).
+"""The tiers behind the local cache: the shared tier (Redis, for server databases) and
+single flight, so a value that changed is computed once, not once per waiting request (no
+stampede).
 
 The shared tier's key carries the stamps the value was computed under: a bump makes a new
-key, so nothing is ever deleted or overwritten, and old keys simply expire.
+key, so nothing is ever deleted or overwritten, and old keys simply expire. Its values are
+JSON, written and read by the caller's `Codec`: never pickled (unpickling what Redis holds
+would run whatever code anyone who can write to it put there).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
+import orjson
 import redis
 from flask import current_app
 
 from todoscale.cache.local import REDIS_EXTENSION, Stamps, local_cache
-from todoscale.extensions import shared_cache
 
 logger = logging.getLogger(__name__)
 
@@ -60,22 +63,45 @@ def _unavailable(exc: Exception) -> None:
         logger.warning("shared cache unavailable, computing instead: %s", exc)
 
 
-def _shared_get(key: str) -> Any | None:
+@dataclass(frozen=True)
+class Codec(Generic[T]):
+    """How a cached value becomes plain JSON data for the shared tier, and back, exactly
+    (datetimes included: orjson writes them in RFC 3339 with microseconds and offset)."""
+
+    dump: Callable[[T], Any]
+    load: Callable[[Any], T]
+
+
+# For values that are JSON already (lists of ids).
+AS_IS: Codec[Any] = Codec(dump=lambda value: value, load=lambda data: data)
+
+
+def _shared_get(key: str, codec: Codec[Any]) -> Any | None:
+    """The value the shared tier holds for `key` (ABSENT for a cached "nothing"), or None."""
+    client = _redis()
+    assert client is not None
     try:
-        return shared_cache.get(key)
+        raw = cast(bytes | None, client.get(key))
     except redis.RedisError as exc:
         _unavailable(exc)
         return None
+    if raw is None:
+        return None
+    data = orjson.loads(raw)
+    return ABSENT if data is None else codec.load(data)
 
 
-def _shared_set(key: str, value: Any) -> None:
+def _shared_set(key: str, value: Any, codec: Codec[Any]) -> None:
+    client = _redis()
+    assert client is not None
+    raw = orjson.dumps(None if value == ABSENT else codec.dump(value))
     try:
-        shared_cache.set(key, value, timeout=int(current_app.config["LOCAL_CACHE_TTL"]))
+        client.set(key, raw, ex=max(1, int(current_app.config["LOCAL_CACHE_TTL"])))
     except redis.RedisError as exc:
         _unavailable(exc)
 
 
-def _compute_once(key: str, compute: Callable[[], Any]) -> Any:
+def _compute_once(key: str, compute: Callable[[], Any], codec: Codec[Any]) -> Any:
     """Compute under a Redis lock; whoever loses the race waits for the winner's value."""
     client = _redis()
     assert client is not None
@@ -88,7 +114,7 @@ def _compute_once(key: str, compute: Callable[[], Any]) -> Any:
     if won:
         try:
             value = compute()
-            _shared_set(key, value)
+            _shared_set(key, value, codec)
             return value
         finally:
             with contextlib.suppress(redis.RedisError):  # else the lock expires by itself
@@ -96,15 +122,21 @@ def _compute_once(key: str, compute: Callable[[], Any]) -> Any:
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
-        value = _shared_get(key)
+        value = _shared_get(key, codec)
         if value is not None:
             return value
     return compute()  # the winner is slow or died: don't wait longer
 
 
-def remember(key: str, stamps: Stamps | None, compute: Callable[[], T | None]) -> T | None:
+def remember(
+    key: str,
+    stamps: Stamps | None,
+    compute: Callable[[], T | None],
+    codec: Codec[T] = AS_IS,
+) -> T | None:
     """The value of `key` computed under `stamps` (read before calling): from this process,
-    from the shared tier, or computed once for everyone. None results are cached too."""
+    from the shared tier (as `codec` writes it), or computed once for everyone. None
+    results are cached too."""
     cache = local_cache()
     if cache is None or stamps is None:
         return compute()
@@ -113,10 +145,10 @@ def remember(key: str, stamps: Stamps | None, compute: Callable[[], T | None]) -
     with cache.lock(version):  # one thread of this process computes; the others wait
         value = cache.get(key)
         if value is None and shared:
-            value = _shared_get(version)
+            value = _shared_get(version, codec)
         if value is None:
             value = (
-                _compute_once(version, lambda: _absent_if_none(compute()))
+                _compute_once(version, lambda: _absent_if_none(compute()), codec)
                 if shared
                 else _absent_if_none(compute())
             )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from todoscale.extensions import db
 from todoscale.models.base import UTCDateTime, new_id, utcnow
+from todoscale.models.crypto import SealedText
 
 
 class Todo(db.Model):  # type: ignore[name-defined]
@@ -32,7 +33,8 @@ class Todo(db.Model):  # type: ignore[name-defined]
         String(32), ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
     )
     title: Mapped[str] = mapped_column(String(500), nullable=False)
-    notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # Sealed with TODOSCALE_ENCRYPTION_KEYS when set (see models.crypto); a Text column still.
+    notes: Mapped[str] = mapped_column(SealedText, nullable=False, default="")
     completed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)

@@ -43,7 +43,7 @@ def _instance_id(pid: int) -> str:
 def _begin() -> None:
     g.started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def _finish(response: Response) -> Response:
@@ -70,8 +70,21 @@ def _finish(response: Response) -> Response:
     return response
 
 
+def _warn_of_host_headers(app: Flask) -> None:
+    if app.config["ENV_NAME"] == "production" and not (
+        app.config["PUBLIC_URL"] or app.config["TRUSTED_HOSTS"]
+    ):
+        logging.getLogger(__name__).warning(
+            "Neither TODOSCALE_PUBLIC_URL nor TODOSCALE_TRUSTED_HOSTS is set: absolute URLs "
+            "(Location headers, the url of resources, live updates) follow the Host header a "
+            "client sends. Set TODOSCALE_PUBLIC_URL=https://your.host (the address users "
+            "reach), or TODOSCALE_TRUSTED_HOSTS=your.host."
+        )
+
+
 def init_app(app: Flask) -> None:
     """Trust exactly the configured number of proxies, then hook every request."""
+    _warn_of_host_headers(app)
     hops = app.config["TRUSTED_PROXIES"]
     if hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

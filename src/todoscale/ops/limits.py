@@ -1,8 +1,9 @@
-"""Rate limits (Flask-Limiter) on API writes and anonymous routes, and login throttling.
+"""Rate limits (Flask-Limiter) on API writes and anonymous routes; their hooks also run the
+login throttle (`ops.throttle`).
 
 Storage is Redis when `REDIS_URL` is set, else memory (per process). A Redis outage never
 becomes a 500: the ordinary limits fail open (logged once per interval, Redis tried again
-after a pause), while login throttling falls back to an in-process moving window.
+after a pause), while login throttling falls back to this process's own counts.
 
 Flask-Limiter keeps its storage and limits on the extension object, so one object cannot
 serve two apps with different settings (the tests and a cluster build several); each app
@@ -19,12 +20,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import HeaderNames, Limiter
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage, RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
+from todoscale.ops import throttle
 from todoscale.services.accounts import user_for_token
 
 logger = logging.getLogger(__name__)
@@ -34,13 +33,6 @@ WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 ANONYMOUS_ENDPOINTS = frozenset(
     {"api.users.create", "api.tokens.create", "auth.login", "auth.register"}
 )
-# The two ways to log in, and the status each answers a wrong password with.
-LOGIN_FAILURE_STATUS = {"api.tokens.create": 401, "auth.login": 422}
-LOGIN_SUCCESS_STATUS = {"api.tokens.create": 201, "auth.login": 302}
-# An address an account logged in from in this window may still log in once the
-# account's own failure budget is spent (a spray of wrong passwords from elsewhere
-# must not lock its owner out).
-KNOWN_ADDRESS = parse("1000 per 30 days")
 # Short timeouts: during an outage a request waits at most this long for Redis.
 REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 WARN_INTERVAL_SECONDS = 60.0
@@ -53,7 +45,6 @@ HEADERS = {
     HeaderNames.RESET: "RateLimit-Reset",
     HeaderNames.RETRY_AFTER: "Retry-After",
 }
-EXTENSION = "todoscale.login_throttle"
 EPOCH_2001 = 978_307_200
 
 
@@ -156,120 +147,6 @@ def _relative_reset(response: Response) -> Response:
     return response
 
 
-class LoginThrottled(TooManyRequests):
-    """Too many failed logins: 429 with `Retry-After` and the `RateLimit-*` headers."""
-
-    def __init__(self, limit: RateLimitItem, retry_after: int) -> None:
-        super().__init__(
-            "Too many failed logins for this account; wait for the time in 'Retry-After'.",
-            retry_after=retry_after,
-        )
-        self.limit = limit
-        self.seconds = retry_after
-
-    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        """The usual headers plus the limit that was hit."""
-        return [
-            *super().get_headers(*args, **kwargs),
-            ("RateLimit-Limit", str(self.limit.amount)),
-            ("RateLimit-Remaining", "0"),
-            ("RateLimit-Reset", str(self.seconds)),
-        ]
-
-
-class LoginThrottle:
-    """Counts failed logins per (account, address) and per account, in Redis or in memory."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.per_address = parse(config["LOGIN_FAILURES_PER_ADDRESS"])
-        self.per_account = parse(config["LOGIN_FAILURES_PER_ACCOUNT"])
-        self.local = MovingWindowRateLimiter(MemoryStorage())
-        self.shared: MovingWindowRateLimiter | None = None
-        if config["REDIS_URL"]:
-            storage = RedisStorage(config["REDIS_URL"], **REDIS_OPTIONS)
-            self.shared = MovingWindowRateLimiter(storage)
-
-    def _call(self, action: Callable[[MovingWindowRateLimiter], Any]) -> Any:
-        if self.shared is not None:
-            try:
-                return action(self.shared)
-            except (RedisError, OSError):
-                logger.warning(
-                    "Redis is unreachable; login throttling uses this process's own counts",
-                    exc_info=True,
-                )
-        return action(self.local)
-
-    def retry_after(self, account: str, address: str) -> tuple[RateLimitItem, int] | None:
-        """The limit that blocks a login to `account` from `address` and seconds left, if any."""
-        return self._call(lambda limiter: self._blocked(limiter, account, address))
-
-    def _blocked(
-        self, limiter: MovingWindowRateLimiter, account: str, address: str
-    ) -> tuple[RateLimitItem, int] | None:
-        checks: list[tuple[RateLimitItem, tuple[str, ...]]] = [
-            (self.per_address, ("login-failures", account, address)),
-        ]
-        known = limiter.get_window_stats(KNOWN_ADDRESS, "login-known", account, address)
-        if known.remaining == KNOWN_ADDRESS.amount:
-            checks.append((self.per_account, ("login-failures", account)))
-        for limit, keys in checks:
-            if not limiter.test(limit, *keys):
-                reset = limiter.get_window_stats(limit, *keys).reset_time
-                return limit, max(1, int(reset - time.time()) + 1)
-        return None
-
-    def failed(self, account: str, address: str) -> None:
-        """Count one failed login."""
-
-        def hit(limiter: MovingWindowRateLimiter) -> None:
-            limiter.hit(self.per_address, "login-failures", account, address)
-            limiter.hit(self.per_account, "login-failures", account)
-
-        self._call(hit)
-
-    def succeeded(self, account: str, address: str) -> None:
-        """Remember the address a login succeeded from."""
-        self._call(lambda limiter: limiter.hit(KNOWN_ADDRESS, "login-known", account, address))
-
-
-def _login_account() -> str | None:
-    """The account a login request names (HTTP Basic for the API, the form for the web)."""
-    if request.method != "POST" or request.endpoint not in LOGIN_FAILURE_STATUS:
-        return None
-    if request.endpoint == "api.tokens.create":
-        auth = request.authorization
-        name = auth.username if auth is not None and auth.type == "basic" else None
-    elif g.get("user") is None:
-        name = request.form.get("username")
-    else:
-        name = None
-    return name.strip().lower() if name and name.strip() else None
-
-
-def _check_login() -> None:
-    account = _login_account()
-    if account is None:
-        return
-    throttle: LoginThrottle = current_app.extensions[EXTENSION]
-    blocked = throttle.retry_after(account, client_address())
-    if blocked is not None:
-        raise LoginThrottled(*blocked)
-    g.login_account = account
-
-
-def _count_login(response: Response) -> None:
-    account = g.get("login_account")
-    if account is None:
-        return
-    throttle: LoginThrottle = current_app.extensions[EXTENSION]
-    endpoint = request.endpoint or ""
-    if response.status_code == LOGIN_FAILURE_STATUS[endpoint]:
-        throttle.failed(account, client_address())
-    elif response.status_code == LOGIN_SUCCESS_STATUS[endpoint]:
-        throttle.succeeded(account, client_address())
-
-
 def _build_limiter(app: Flask) -> Limiter:
     limiter = Limiter(
         client_address,
@@ -322,13 +199,13 @@ def _install_hooks(app: Flask, limiter: Limiter) -> None:
     def check_limits() -> None:
         if _never_limited():
             return
-        _check_login()  # first: a throttled login is answered without touching other limits
+        throttle.check_login(client_address())  # first: a throttled login touches no limit
         breaker.call(check)
 
     def add_headers(response: Response) -> Response:
         if _never_limited():
             return response
-        _count_login(response)
+        throttle.settle_login()
         return _relative_reset(breaker.call(inject, response, default=response))
 
     def release_context(exc: BaseException | None = None) -> None:
@@ -344,9 +221,10 @@ def init_app(app: Flask) -> None:
     """Bind the limits and the login throttle to `app` (after its blueprints are registered)."""
     if not app.config["RATE_LIMITS_ENABLED"]:
         return
-    app.extensions[EXTENSION] = LoginThrottle(app.config)
-    if _storage_errors not in logger.filters:
-        logger.addFilter(_storage_errors)
+    throttle.init_app(app)
+    for each in (logger, throttle.logger):  # an outage is logged once per interval
+        if _storage_errors not in each.filters:
+            each.addFilter(_storage_errors)
     limiter = _build_limiter(app)
     limiter.init_app(app)
     _install_hooks(app, limiter)

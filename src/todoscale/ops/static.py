@@ -14,8 +14,9 @@ import re
 from typing import Any
 
 from flask import Flask, Response, current_app
+from werkzeug.security import safe_join
 
-_HASHED = re.compile(r"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{12})(?P<suffix>\.[A-Za-z0-9]+)$")
+_HASHED = re.compile(r"(?P<stem>.+)\.(?P<digest>[0-9a-f]{12})(?P<suffix>\.[A-Za-z0-9]+)")
 FOREVER = 365 * 24 * 3600
 
 
@@ -27,14 +28,21 @@ def _digest(path: str, mtime_ns: int, size: int) -> str:
 
 
 def hashed_name(folder: str, filename: str) -> str:
-    """`filename` with its content hash before the extension; unchanged if it is not a file."""
-    path = os.path.join(folder, filename)
+    """`filename` with its content hash before the extension; unchanged if it is not a file
+    inside `folder`.
+
+    The name is joined safely first (werkzeug's `safe_join`: no `..`, no absolute path), so
+    a request can never make this read a file outside the static folder.
+    """
+    path = safe_join(folder, filename)
     stem, dot, suffix = filename.rpartition(".")
+    if path is None or not dot or "/" in suffix:
+        return filename
     try:
         stat = os.stat(path)
     except OSError:
         return filename
-    if not dot or "/" in suffix or not os.path.isfile(path):
+    if not os.path.isfile(path):
         return filename
     return f"{stem}.{_digest(path, stat.st_mtime_ns, stat.st_size)}.{suffix}"
 
@@ -47,7 +55,7 @@ def _version_urls(endpoint: str, values: dict[str, Any]) -> None:
 def _serve(filename: str) -> Response:
     """Serve a static file by its plain or hashed name; a hashed name is cached for a year."""
     app = current_app
-    match = _HASHED.match(filename)
+    match = _HASHED.fullmatch(filename)
     if match and app.static_folder:
         plain = match["stem"] + match["suffix"]
         if hashed_name(app.static_folder, plain) == filename:

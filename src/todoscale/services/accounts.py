@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -10,17 +12,18 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 from flask import current_app
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from todoscale.cache import cached, invalidate, local_cache, remember
+from todoscale.cache import Codec, cached, invalidate, local_cache, remember
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
 from todoscale.services.rules import check_registration
-from todoscale.signals import tokens_revoked, user_registered
+from todoscale.signals import password_checked, tokens_revoked, user_registered
 
 DEFAULT_LIST_NAME = "Inbox"
 
@@ -78,18 +81,37 @@ def find_user(username: str) -> User | None:
     ).first()
 
 
-# A real hash to verify against when the user does not exist, so timing reveals nothing.
-_DUMMY_PASSWORD = "not-a-real-password-" + secrets.token_hex(8)
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+@lru_cache(maxsize=4)
+def _stand_in_hash(time_cost: int, memory_kib: int) -> str:
+    """A well-formed argon2id hash of no password, with the configured parameters.
+
+    A login for an unknown user verifies against it, which costs exactly what verifying a
+    real user's hash costs (the cost is set by the parameters, not by the salt or digest),
+    and building it costs nothing: unknown and known users take the same time.
+    """
+    hasher = _hasher_for(time_cost, memory_kib)
+    salt, digest = _b64(os.urandom(hasher.salt_len)), _b64(os.urandom(hasher.hash_len))
+    parameters = f"m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+    return f"$argon2id$v={ARGON2_VERSION}${parameters}${salt}${digest}"
 
 
 def authenticate(username: str, password: str) -> User:
-    """Return the user whose password this is, upgrading its hash if parameters changed."""
+    """Return the user whose password this is, upgrading its hash if parameters changed.
+
+    One argon2 verification whether the user exists or not, so timing reveals nothing.
+    """
     user = find_user(username) if len(username) <= 32 else None
-    hasher = _hasher()
+    hasher, config = _hasher(), current_app.config
+    stand_in = _stand_in_hash(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
     try:
-        hasher.verify(user.password_hash if user else hasher.hash(_DUMMY_PASSWORD), password)
+        hasher.verify(user.password_hash if user else stand_in, password)
     except (VerificationError, InvalidHashError):
         user = None
+    password_checked.send(authenticate, ok=user is not None)
     if user is None:
         raise AuthenticationError("Wrong username or password.")
     if hasher.check_needs_rehash(user.password_hash):
@@ -113,12 +135,27 @@ def issue_token(user: User) -> tuple[str, datetime]:
 
 
 _USERS, _TOKENS = User.__table__, ApiToken.__table__
+# What a request authenticated by a token needs of its user: never the password hash,
+# which would otherwise sit in every process's cache and in Redis.
+TOKEN_USER_COLUMNS = ("id", "username", "email", "is_admin", "created_at", "locale")
 # Built once: the hot path of every API request. Core, not ORM loading, keeps it cheap.
 _USER_FOR_TOKEN = (
-    select(_USERS, _TOKENS.c.expires_at.label("token_expires_at"))
+    select(
+        *(_USERS.c[name] for name in TOKEN_USER_COLUMNS),
+        _TOKENS.c.expires_at.label("token_expires_at"),
+    )
     .join(_TOKENS, _TOKENS.c.user_id == _USERS.c.id)
     .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.expires_at > bindparam("now"))
 )
+
+
+def _load_lookup(data: dict[str, Any]) -> dict[str, Any]:
+    times = {key: datetime.fromisoformat(data[key]) for key in ("created_at", "token_expires_at")}
+    return {**data, **times}
+
+
+# A token lookup in the shared tier: JSON, with its two timestamps parsed back.
+_LOOKUP_CODEC: Codec[dict[str, Any]] = Codec(dump=dict, load=_load_lookup)
 # The local cache scope of every token lookup: bumped by each revocation.
 AUTH_SCOPE = "auth"
 
@@ -126,7 +163,8 @@ AUTH_SCOPE = "auth"
 def user_for_token(token: str) -> User | None:
     """Return the user a live token belongs to, or None (unknown, expired or revoked).
 
-    The user comes back detached: read-only for the request, never inserted again.
+    The user comes back detached, with TOKEN_USER_COLUMNS only: read-only for the request,
+    never inserted again.
     Lookups are cached, unknown tokens too (a flood of made-up tokens does not reach
     the database); every revocation bumps the scope they all depend on.
     """
@@ -138,7 +176,7 @@ def user_for_token(token: str) -> User | None:
     if not hit:
         cache = local_cache()
         stamps = cache.stamps(AUTH_SCOPE) if cache is not None else None
-        found = remember(key, stamps, lambda: _lookup(digest, now))
+        found = remember(key, stamps, lambda: _lookup(digest, now), _LOOKUP_CODEC)
     if found is None:
         return None
     fields = dict(found)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import re
 from datetime import datetime
+from importlib import resources
 
 from todoscale.exceptions import ValidationError
 
+# Anchored for the OpenAPI document (JSON Schema); Python checks them with `fullmatch`,
+# since `$` alone also matches before a final newline ("alice\n" would pass as "alice").
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]{3,32}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 PASSWORD_MIN = 8
@@ -14,6 +19,10 @@ PASSWORD_MAX = 1024
 TITLE_MAX = 500
 NAME_MAX = 200
 NOTES_MAX = 10_000
+
+# Django's list of the 20,000 most common passwords, lowercased (see its .LICENSE beside it;
+# `make vendor` refetches it).
+COMMON_PASSWORDS = "data/common-passwords.txt.gz"
 
 # The languages of the web UI; the first is the default.
 LOCALES = ("en", "zh_Hans")
@@ -39,8 +48,20 @@ class Message(str):
         return message
 
 
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The bundled common passwords long enough to pass the other rules (ASVS 6.2.4)."""
+    raw = resources.files(__package__).joinpath(COMMON_PASSWORDS).read_bytes()
+    words = gzip.decompress(raw).decode("utf-8").splitlines()
+    return frozenset(word for word in words if len(word) >= PASSWORD_MIN)
+
+
 def check_password(password: str, field: str = "password") -> str:
-    """A password: 8-1,024 characters, without NUL."""
+    """A password: 8-1,024 characters, without NUL, and not a common one.
+
+    Any characters are allowed and none is required: length and the common-password list are
+    the whole policy (NIST SP 800-63B, ASVS 6.2). The list is compared case-insensitively.
+    """
     if len(password) < PASSWORD_MIN:
         raise ValidationError(
             {field: [Message("must be at least %(minimum)d characters", minimum=PASSWORD_MIN)]}
@@ -54,6 +75,10 @@ def check_password(password: str, field: str = "password") -> str:
                     )
                 ]
             }
+        )
+    if password.strip().lower() in common_passwords():
+        raise ValidationError(
+            {field: [Message("is one of the most common passwords; choose one less easy to guess")]}
         )
     return password
 
@@ -113,10 +138,10 @@ def check_due_at(due_at: datetime | None) -> datetime | None:
 def check_registration(username: str, email: str, password: str) -> tuple[str, str]:
     """Return the username and normalised email, or raise with every field at fault."""
     errors: dict[str, list[str]] = {}
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):
         errors["username"] = [Message("must be 3-32 characters of letters, digits, '_', '.', '-'")]
     email = email.strip().lower()
-    if len(email) > 254 or "\x00" in email or not _EMAIL.match(email):
+    if len(email) > 254 or "\x00" in email or not _EMAIL.fullmatch(email):
         errors["email"] = [Message("must be an email address")]
     try:
         check_password(password)

@@ -11,10 +11,11 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Select, and_, bindparam, or_, select, union_all
 from sqlalchemy.orm.exc import StaleDataError
 
-from todoscale.cache import cached, invalidate, local_cache, remember
+from todoscale.cache import Codec, cached, invalidate, local_cache, remember
 from todoscale.exceptions import NotFoundError, PreconditionFailedError, TodoscaleError
 from todoscale.extensions import db
 from todoscale.models import Membership, Todo, User, utcnow
+from todoscale.models import crypto as sealing
 from todoscale.services.lists import (
     default_list_id,
     member_scope,
@@ -65,6 +66,37 @@ class Page:
 
     items: Sequence[TodoRow]
     next_cursor: str | None
+
+
+_TIMES = frozenset(index for index, name in enumerate(READ_COLUMNS) if name.endswith("_at"))
+
+
+_NOTES = READ_COLUMNS.index("notes")
+
+
+def _row_to_json(row: TodoRow) -> list[Any]:
+    # Notes are sealed again for Redis when encryption is on: never plaintext there.
+    return [*row[:_NOTES], sealing.seal(row.notes), *row[_NOTES + 1 :]]
+
+
+def _row_from_json(values: list[Any]) -> TodoRow:
+    fields: list[Any] = [
+        datetime.fromisoformat(value) if index in _TIMES and value is not None else value
+        for index, value in enumerate(values)
+    ]
+    fields[_NOTES] = sealing.unseal(fields[_NOTES])
+    return TodoRow(*fields)
+
+
+# How rows and pages travel through the shared tier: JSON arrays in READ_COLUMNS order.
+_ROW_CODEC: Codec[TodoRow] = Codec(dump=_row_to_json, load=_row_from_json)
+_PAGE_CODEC: Codec[Page] = Codec(
+    dump=lambda page: {
+        "items": [_row_to_json(row) for row in page.items],
+        "next": page.next_cursor,
+    },
+    load=lambda data: Page([_row_from_json(row) for row in data["items"]], data["next"]),
+)
 
 
 def etag_of(todo: Todo | TodoRow) -> str:
@@ -140,7 +172,7 @@ def list_todos(
     list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
     list_stamps = cache.stamps(*map(list_scope, list_ids)) if cache is not None else None
     stamps = member_stamps + list_stamps if member_stamps and list_stamps else None
-    page = remember(key, stamps, lambda: _read_page(list_ids, completed, None, limit))
+    page = remember(key, stamps, lambda: _read_page(list_ids, completed, None, limit), _PAGE_CODEC)
     return cast(Page, page)
 
 
@@ -202,7 +234,7 @@ def get_todo(actor: User, todo_id: str) -> TodoRow:
         stamps = (
             cache.stamps(member_scope(actor.id), todo_scope(todo_id)) if cache is not None else None
         )
-        row = remember(key, stamps, lambda: _read_todo(actor.id, todo_id))
+        row = remember(key, stamps, lambda: _read_todo(actor.id, todo_id), _ROW_CODEC)
     if row is None:
         raise NotFoundError("No such todo.")
     return cast(TodoRow, row)

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from flask import current_app
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from todoscale.extensions import db
 from todoscale.models.base import UTCDateTime, new_id, utcnow
+
+
+def notes_searchable() -> bool:
+    """Whether notes written now may enter the search index: not when they are encrypted.
+
+    `ENCRYPTION_KEYS` set means notes are stored encrypted at rest; their ciphertext is
+    never indexed, and search then covers titles only.
+    """
+    return not current_app.config.get("ENCRYPTION_KEYS")
 
 
 class Todo(db.Model):  # type: ignore[name-defined]
@@ -41,5 +51,16 @@ class Todo(db.Model):  # type: ignore[name-defined]
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     # The due time a reminder went out for; a new due time earns a new reminder.
     reminded_for: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Whether the search index holds this row's notes (see `notes_searchable`). Set on every
+    # INSERT and UPDATE, Core's bulk ones included (imports, seeding), by the column's own
+    # default: no write path can forget it. The index itself follows in the database
+    # (migration 0004_webui): FTS5 triggers on SQLite, an expression GIN index on PostgreSQL.
+    notes_searchable: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        default=notes_searchable,
+        onupdate=notes_searchable,
+        server_default=true(),
+    )
 
     __mapper_args__ = {"version_id_col": version}

@@ -21,7 +21,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import insert, select
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, register
 from tests.workers import Worker
 from todoscale import create_app
 from todoscale.extensions import db
@@ -29,7 +29,6 @@ from todoscale.models import Todo, TodoList, User, new_id, utcnow
 
 pytestmark = pytest.mark.services
 
-PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1100, "height": 900}
 TODOS = 1_000
 
@@ -106,15 +105,6 @@ def workers(worker_app: Flask) -> Iterator[Workers]:
     started.close()
 
 
-def _register(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/register")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{base}/")
-
-
 def _new_list(page: Any, name: str) -> str:
     page.get_by_label("List name").fill(name)
     page.get_by_role("button", name="Create list").click()
@@ -183,7 +173,7 @@ def test_export_1000_todos_then_import_them_live_and_a_bad_file_names_its_row(
     page.on("pageerror", lambda error: errors.append(str(error)))
     username = f"porter{language}"
     try:
-        _register(page, base, username)
+        register(page, base, username)
         copy_url = _new_list(page, words["copy"])
         big_url = _new_list(page, words["list"])
         _fill(worker_app, username, words["list"])

@@ -106,9 +106,15 @@ def _statement(
     before: tuple[datetime, str] | None,
     limit: int,
 ) -> Select[Any]:
-    query = _matching(terms, db.session.get_bind().dialect.name)
+    dialect = db.session.get_bind().dialect.name
+    query = _matching(terms, dialect)
     created, ident = _TODOS.c.created_at, _TODOS.c.id
-    query = query.where(_TODOS.c.list_id.in_(list_ids))
+    # On SQLite the unary + keeps the planner off the (list_id, created_at) index: it would
+    # walk a whole list newest first, probing FTS5 once per todo (0.4 s for a rare word
+    # among 10,000), where the matches looked up first and sorted take well under 1 ms,
+    # and at most the sort of every match for a word in every todo.
+    list_column = literal_column("+todos.list_id") if dialect == "sqlite" else _TODOS.c.list_id
+    query = query.where(list_column.in_(list_ids))
     if completed is not None:
         query = query.where(_TODOS.c.completed == completed)
     if after is not None:

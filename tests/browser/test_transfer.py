@@ -153,6 +153,19 @@ def _open_transfer(page: Any, words: dict[str, str]) -> None:
     page.locator("summary", has_text=words["transfer"]).click()
 
 
+# Records every value the progress bar takes (and had), across the panel's updates.
+WATCH_BAR = """() => {
+  window.__bar = [];
+  const record = (r) => {
+    if (r.oldValue !== null) { window.__bar.push(Number(r.oldValue)); }
+    window.__bar.push(Number(r.target.getAttribute("value")));
+  };
+  new MutationObserver((records) => records.forEach(record)).observe(
+    document.querySelector(".job").parentNode,
+    { subtree: true, attributes: true, attributeFilter: ["value"], attributeOldValue: true });
+}"""
+
+
 def _wait_live(page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -221,8 +234,11 @@ def test_export_1000_todos_then_import_them_live_and_a_bad_file_names_its_row(
         expect(page.locator("#todos-empty")).to_be_visible()
         _wait_live(page)
         _mark(page)
+        page.evaluate(WATCH_BAR)
         workers.start()
         expect(page.get_by_role("progressbar")).to_have_attribute("value", "100", timeout=30_000)
+        moved = page.evaluate("window.__bar")
+        assert any(0 < value < 100 for value in moved), moved  # it moved on the way there
         expect(page.locator("#todos .todo")).to_have_count(10, timeout=10_000)
         expect(page.locator("#todos .todo-title").first).to_have_text(f"Item {TODOS - 1:04d}")
         expect(page.locator('.list-nav a[aria-current="page"] .count')).to_have_text(str(TODOS))
@@ -250,3 +266,51 @@ def _titles(data: bytes, language: str) -> list[str]:
     if language == "zh":
         return [row["title"] for row in json.loads(data)["todos"]]
     return [row["title"] for row in csv.DictReader(io.StringIO(data.decode("utf-8")))]
+
+
+def test_without_javascript_the_job_page_refreshes_until_done_and_search_works(
+    live_server, browser, workers, screenshots, tmp_path: Path
+):
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    context = browser.new_context(
+        viewport=DESKTOP, locale="en-US", java_script_enabled=False, accept_downloads=True
+    )
+    page = context.new_page()
+    try:
+        register(page, base, "plainpage")
+        page.get_by_label("Title").fill("Water the <b>ficus</b>")
+        with page.expect_navigation():
+            page.get_by_label("Title").press("Enter")
+
+        # From the profile, every list: the job page reloads itself until the file is ready.
+        page.goto(f"{base}/profile")
+        page.get_by_role("radio", name="JSON").check()
+        page.get_by_role("button", name="Export", exact=True).click()
+        page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"))
+        expect(page.locator(".job")).to_have_attribute("data-status", "queued")
+        workers.start()
+        download_link = page.get_by_role("link", name=re.compile("Download"))
+        expect(download_link).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("progressbar")).to_have_attribute("value", "100")
+        with page.expect_download() as info:
+            download_link.click()
+        saved = tmp_path / "all.json"
+        info.value.save_as(saved)
+        assert [row["title"] for row in json.loads(saved.read_bytes())["todos"]] == [
+            "Water the <b>ficus</b>"
+        ]
+        page.get_by_role("link", name="Your exports and imports").click()
+        expect(
+            page.get_by_role("row", name=re.compile("Export of every list as JSON"))
+        ).to_contain_text("Done")
+
+        # The search box of the header: the match marked, the rest shown as text.
+        page.get_by_role("searchbox", name="Search todos").fill("FICUS")
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(page.locator(".search-results .todo-title")).to_have_text("Water the <b>ficus</b>")
+        expect(page.locator(".search-results mark")).to_have_text("ficus")
+        page.screenshot(path=str(screenshots / "search-no-js.png"), full_page=True)
+    finally:
+        context.close()

@@ -88,11 +88,13 @@ class Workers:
         self.started.append(Worker(self.app, env={"TODOSCALE_REALTIME": "emit"}).start())
 
     def stop(self) -> None:
+        """SIGKILL every worker: none holds a job when the test stops them."""
         for each in self.started:
             if each.running:
-                each.stop()
+                each.kill()
 
     def close(self) -> None:
+        self.stop()
         for each in self.started:
             each.close()
 

@@ -24,12 +24,15 @@ from sqlalchemy import insert, select
 from tests.browser.conftest import LiveServer, register
 from tests.workers import Worker
 from todoscale import create_app
+from todoscale.cache import invalidate
 from todoscale.extensions import db
 from todoscale.models import Todo, TodoList, User, new_id, utcnow
+from todoscale.services.todos import list_scope
 
 pytestmark = pytest.mark.services
 
 DESKTOP = {"width": 1100, "height": 900}
+PHONE = {"width": 375, "height": 812}
 TODOS = 1_000
 
 # What the pages say, in each language: the names a reader (and this test) finds things by.
@@ -115,7 +118,7 @@ def _new_list(page: Any, name: str) -> str:
 
 
 def _fill(app: Flask, username: str, list_name: str) -> None:
-    """1,000 todos in the list, by bulk insert, oldest first."""
+    """1,000 todos in the list, by bulk insert, oldest first (as an import writes them)."""
     with app.app_context():
         user = db.session.scalars(select(User).where(User.username == username)).one()
         list_id = db.session.scalars(
@@ -140,6 +143,7 @@ def _fill(app: Flask, username: str, list_name: str) -> None:
         ]
         db.session.execute(insert(Todo.__table__), rows)
         db.session.commit()
+        invalidate(list_scope(list_id))  # as the services do: the server's cached pages go
         db.session.remove()
 
 
@@ -166,6 +170,12 @@ WATCH_BAR = """() => {
     document.querySelector(".job").parentNode,
     { subtree: true, attributes: true, attributeFilter: ["value"], attributeOldValue: true });
 }"""
+
+
+# The elements that reach past the right edge of the screen (for a failure's message).
+WIDER_THAN_SCREEN = """Array.from(document.querySelectorAll("body *"))
+  .filter((node) => node.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .map((node) => node.tagName + "." + node.className).slice(0, 8)"""
 
 
 def _wait_live(page: Any) -> None:
@@ -201,6 +211,7 @@ def test_export_1000_todos_then_import_them_live_and_a_bad_file_names_its_row(
 
         # Export: the panel at once, the bar to 100 % without a reload, then the file.
         page.goto(big_url)
+        expect(page.locator("#todos .todo-title").first).to_have_text(f"Item {TODOS - 1:04d}")
         _wait_live(page)
         _open_transfer(page, words)
         page.get_by_role("radio", name=words["json" if language == "zh" else "csv"]).check()
@@ -259,6 +270,19 @@ def test_export_1000_todos_then_import_them_live_and_a_bad_file_names_its_row(
         expect(page.get_by_role("alert")).to_contain_text(words["bad_row"], timeout=30_000)
         expect(page.locator('.list-nav a[aria-current="page"] .count')).to_have_text(str(TODOS))
         page.screenshot(path=str(screenshots / f"import-bad-row-{language}.png"), full_page=True)
+
+        # On a phone: nothing wider than the screen, the jobs page and the search results too.
+        page.set_viewport_size(PHONE)
+        for url in (page.url, f"{base}/profile/jobs", f"{base}/search?q=item+0999"):
+            page.goto(url)
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], (
+                url,
+                page.evaluate(WIDER_THAN_SCREEN),
+            )
+        expect(page.locator(".search-results mark")).to_have_text(["Item", "0999"] * 2)
+        page.screenshot(path=str(screenshots / f"search-phone-{language}.png"), full_page=True)
+        page.goto(f"{base}/profile/jobs")
+        page.screenshot(path=str(screenshots / f"jobs-phone-{language}.png"), full_page=True)
         assert errors == []
     finally:
         context.close()

@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from tests.workers import Worker, purge_queue
 from todoscale import create_app
 from todoscale.extensions import db
+from todoscale.models import crypto
 
 REQUIRE_SERVICES = os.environ.get("TODOSCALE_REQUIRE_SERVICES") == "1"
 
@@ -413,3 +414,15 @@ def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]
         timeout=60,
     )
     return cert, key
+
+
+@pytest.fixture
+def encrypted_notes(app: Flask) -> Iterator[None]:
+    """`app` with notes encrypted at rest, as TODOSCALE_ENCRYPTION_KEYS turns it on."""
+    setting, keys = app.config["ENCRYPTION_KEYS"], app.extensions.get(crypto.EXTENSION)
+    app.config["ENCRYPTION_KEYS"] = (crypto.generate_key(),)
+    crypto.init_app(app)
+    try:
+        yield
+    finally:
+        app.config["ENCRYPTION_KEYS"], app.extensions[crypto.EXTENSION] = setting, keys

@@ -419,3 +419,48 @@ def test_sql_in_input_is_data_not_a_statement(alice, bob):
     assert alice.get(TODOS, query_string={"list_id": "' OR '1'='1"}).status_code == 404
     assert bob.get(f"{TODOS}/' OR '1'='1").status_code == 404
     assert [item["title"] for item in _page(alice).get_json()["items"]] == [title]
+
+
+def test_q_searches_the_callers_todos_newest_first_with_a_link_to_the_next_page(alice, bob):
+    for n in range(3):
+        alice.add_todo(f"Water the ficus {n}", notes="every week")
+    alice.add_todo("Something else", notes="the ficus again")
+    bob.add_todo("Bob's ficus")
+    response = alice.get("/api/v1/todos?q=Ficus&limit=2")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [item["title"] for item in body["items"]] == ["Something else", "Water the ficus 2"]
+    assert "q=Ficus" in response.headers["Link"] and body["next_cursor"]
+    rest = alice.get(f"/api/v1/todos?q=Ficus&limit=2&cursor={body['next_cursor']}").get_json()
+    assert [item["title"] for item in rest["items"]] == ["Water the ficus 1", "Water the ficus 0"]
+    assert rest["next_cursor"] is None
+    assert alice.get("/api/v1/todos?q=ficus week").get_json()["items"][0]["notes"] == "every week"
+
+
+def test_q_combines_with_list_id_and_completed(alice):
+    done = alice.add_todo("Pay the rent")
+    alice.patch(f"/api/v1/todos/{done['id']}", json={"completed": True})
+    alice.add_todo("Pay the bills")
+    items = alice.get("/api/v1/todos?q=pay&completed=true").get_json()["items"]
+    assert [item["title"] for item in items] == ["Pay the rent"]
+    assert alice.get("/api/v1/todos?q=pay&list_id=nope").status_code == 404
+
+
+@pytest.mark.parametrize("query", ["%21%21", "x" * 201, "ok&cursor=bad"])
+def test_q_without_a_word_too_long_or_with_a_bad_cursor_is_400(alice, query):
+    response = alice.get(f"/api/v1/todos?q={query}")
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+
+
+def test_an_empty_q_is_no_search(alice):
+    alice.add_todo("Anything")
+    assert len(alice.get("/api/v1/todos?q=").get_json()["items"]) == 1
+
+
+def test_the_openapi_document_states_the_constraints_of_q(client):
+    parameters = client.get("/api/v1/openapi.json").get_json()["paths"]["/todos"]["get"][
+        "parameters"
+    ]
+    q = next(parameter for parameter in parameters if parameter["name"] == "q")
+    assert q["schema"] == {"type": "string", "minLength": 1, "maxLength": 200}

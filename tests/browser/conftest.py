@@ -33,6 +33,17 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
+PASSWORD = "correct horse battery"
+
+
+def register(page: Any, base: str, username: str) -> None:
+    """Sign up through the registration page (in English) and land on the home page."""
+    page.goto(f"{base}/register")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{base}/")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import register
 from todoscale import create_app
 from todoscale.extensions import db
 from todoscale.models import User, utcnow
@@ -20,17 +21,7 @@ from todoscale.services.reminders import send_due_reminders
 
 pytestmark = pytest.mark.services
 
-PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1100, "height": 760}
-
-
-def _register(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/register")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{base}/")
 
 
 def _live(page: Any) -> None:
@@ -64,8 +55,8 @@ def test_a_todo_added_by_one_member_appears_for_the_other_without_reload(
     for page in (alice, bob):
         page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        _register(alice, base, "alice")
-        _register(bob, base, "bob")
+        register(alice, base, "alice")
+        register(bob, base, "bob")
         alice.get_by_label("List name").fill("Groceries")
         alice.get_by_role("button", name="Create list").click()
         expect(alice.get_by_role("heading", level=1)).to_have_text("Groceries")
@@ -132,7 +123,7 @@ def test_a_reminder_sent_by_another_process_lights_the_badge(live_server, browse
         }
     )
     try:
-        _register(page, base, "carol")
+        register(page, base, "carol")
         _live(page)
         expect(page.locator("#notification-count")).to_be_hidden()
         with worker_app.app_context():

@@ -7,20 +7,12 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import PASSWORD, register
+
 pytestmark = pytest.mark.services
 
-PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 375, "height": 812}
-
-
-def _register(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/register")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{base}/")
 
 
 def _add(page: Any, title: str) -> None:
@@ -44,7 +36,7 @@ def test_the_journey(live_server, browser, screenshots):
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     try:
         # Register, log out, log in again.
-        _register(page, base, "alice")
+        register(page, base, "alice")
         expect(page.get_by_role("heading", level=1)).to_have_text("Inbox")
         page.get_by_role("button", name="Log out").click()
         page.wait_for_url(f"{base}/login")
@@ -97,7 +89,7 @@ def test_the_journey(live_server, browser, screenshots):
 
         # Share it with bob, who sees it in his own browser.
         bob = bob_context.new_page()
-        _register(bob, base, "bob")
+        register(bob, base, "bob")
         page.get_by_role("link", name="Members and settings").click()
         page.get_by_label("Username").fill("bob")
         page.get_by_role("button", name="Share").click()

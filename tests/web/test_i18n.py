@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from flask import template_rendered
 import todoscale
 from tests.conftest import PROJECT_ROOT
 from tests.web.conftest import PASSWORD, csrf_token
+from todoscale.services import jobs, transfer
 from todoscale.services.reminders import send_due_reminders
 
 PACKAGE = Path(todoscale.__file__).parent
@@ -125,6 +127,7 @@ def _visible(html: str) -> str:
 
 # Words that are not ours to translate: names, data the test typed, the language names.
 ALLOWED_WORDS = {"todoscale", "English", "ann", "ben", "example", "com", "Family", "Weekend"}
+ALLOWED_WORDS |= {"CSV", "JSON", "csv"}  # file formats, and the extension of a file's name
 
 
 def _pages_in_chinese(app, ann, ben):
@@ -180,6 +183,10 @@ def _pages_in_chinese(app, ann, ben):
     yield ann.post(f"/lists/{family}/members", {"username": "ben"})
     yield ann.post(f"/lists/{ann.inbox_id()}/delete", follow_redirects=True)
     yield ann.get("/profile")
+    yield from _job_pages(app, ann, family)
+    yield ann.get("/search")
+    yield ann.get("/search?q=牛奶")
+    yield ann.get("/search?q=!!")
     yield ann.get("/notifications")
     yield ann.post("/notifications/read", follow_redirects=True)
     yield ann.post("/profile/language", {"locale": "??"})
@@ -198,6 +205,32 @@ def _pages_in_chinese(app, ann, ben):
     yield ben.post(f"/lists/{family}/members/ben/remove", follow_redirects=True)
     # Logged out, the login page follows the browser's language again.
     yield ann.post("/profile/sessions", follow_redirects=True, headers=zh)
+
+
+def _job_pages(app, ann, family):
+    """An export queued and done, an import refused, an import with bad rows, the jobs page."""
+    export = ann.post("/jobs/exports", {"format": "csv", "list_id": family})
+    job_id = export.headers["Location"].rsplit("job=", 1)[1]
+    yield ann.get(export.headers["Location"])
+    with app.app_context():
+        jobs.run_job(job_id, worker_name="test")
+    yield ann.get(f"/jobs/{job_id}")
+    yield ann.post(
+        f"/lists/{family}/import",
+        {"file": (BytesIO(b"not an export"), "坏.csv")},
+        content_type="multipart/form-data",
+    )
+    bad = transfer.render([{**dict.fromkeys(transfer.FIELDS), "title": " ", "notes": ""}], "csv")
+    imported = ann.post(
+        f"/lists/{family}/import",
+        {"file": (BytesIO(bad), "坏.csv")},
+        content_type="multipart/form-data",
+    )
+    import_id = imported.headers["Location"].rsplit("job=", 1)[1]
+    with app.app_context():
+        jobs.run_job(import_id, worker_name="test")
+    yield ann.get(f"/jobs/{import_id}")
+    yield ann.get("/profile/jobs")
 
 
 def test_every_template_renders_in_chinese_without_english(app, ann, ben):

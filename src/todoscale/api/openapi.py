@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from todoscale.api import schemas
+from todoscale.services.search import QUERY_MAX, TERMS_MAX
 
 bp = Blueprint("openapi", __name__)
 
@@ -102,6 +103,15 @@ def _paths() -> dict[str, Any]:
             "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "Page size"
         ),
         _query("cursor", {"type": "string"}, "`next_cursor` of the previous page"),
+        _query(
+            "q",
+            {"type": "string", "minLength": 1, "maxLength": QUERY_MAX},
+            "Full-text search: only todos whose title or notes hold every word of `q` "
+            "(whole words, any case; the words are its runs of letters and digits, the first "
+            f"{TERMS_MAX} of them). Titles only when notes are encrypted at rest. An empty `q` "
+            "is no search; one without a letter or digit, or longer than "
+            f"{QUERY_MAX} characters, is 400.",
+        ),
     ]
     return {
         "/users": {

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from todoscale.api.auth import current_user, token_required
 from todoscale.api.body import bool_arg, int_arg, parse
 from todoscale.api.schemas import TodoCreate, TodoUpdate, base_url, todo_json
-from todoscale.services import todos
+from todoscale.services import search, todos
 
 bp = Blueprint("todos", __name__, url_prefix="/todos")
 
@@ -18,14 +18,24 @@ bp = Blueprint("todos", __name__, url_prefix="/todos")
 @bp.get("")
 @token_required
 def index() -> ResponseReturnValue:
-    """A page of the caller's todos, newest first; `next_cursor` continues it."""
-    page = todos.list_todos(
-        current_user(),
-        list_id=request.args.get("list_id") or None,
-        completed=bool_arg("completed"),
-        limit=int_arg("limit", default=10, minimum=1, maximum=100),
-        cursor=request.args.get("cursor") or None,
-    )
+    """A page of the caller's todos, newest first; `next_cursor` continues it.
+
+    With `q`, only those whose title or notes hold every word of it (full-text search).
+    """
+    list_id = request.args.get("list_id") or None
+    completed = bool_arg("completed")
+    limit = int_arg("limit", default=10, minimum=1, maximum=100)
+    cursor = request.args.get("cursor") or None
+    query = request.args.get("q")
+    page: todos.Page | search.Results
+    if query:
+        page = search.search_todos(
+            current_user(), query, list_id=list_id, completed=completed, limit=limit, cursor=cursor
+        )
+    else:
+        page = todos.list_todos(
+            current_user(), list_id=list_id, completed=completed, limit=limit, cursor=cursor
+        )
     base = base_url()
     body = {
         "items": [todo_json(todo, base) for todo in page.items],
@@ -33,8 +43,8 @@ def index() -> ResponseReturnValue:
     }
     if page.next_cursor is None:
         return body
-    query = urlencode({**request.args.to_dict(), "cursor": page.next_cursor})
-    return body, {"Link": f'<{base}/todos?{query}>; rel="next"'}
+    next_query = urlencode({**request.args.to_dict(), "cursor": page.next_cursor})
+    return body, {"Link": f'<{base}/todos?{next_query}>; rel="next"'}
 
 
 @bp.post("")

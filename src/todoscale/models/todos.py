@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from todoscale.extensions import db
+from todoscale.models import crypto
 from todoscale.models.base import UTCDateTime, new_id, utcnow
 from todoscale.models.crypto import SealedText
+
+
+def notes_searchable() -> bool:
+    """Whether notes written now may enter the search index: not when they are encrypted.
+
+    With TODOSCALE_ENCRYPTION_KEYS set, notes are stored encrypted at rest; their
+    ciphertext is never indexed, and search then covers titles only.
+    """
+    return crypto.keys() is None
 
 
 class Todo(db.Model):  # type: ignore[name-defined]
@@ -43,5 +53,16 @@ class Todo(db.Model):  # type: ignore[name-defined]
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     # The due time a reminder went out for; a new due time earns a new reminder.
     reminded_for: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Whether the search index holds this row's notes (see `notes_searchable`). Set on every
+    # INSERT and UPDATE, Core's bulk ones included (imports, seeding), by the column's own
+    # default: no write path can forget it. The index itself follows in the database
+    # (migration 0004_webui): FTS5 triggers on SQLite, an expression GIN index on PostgreSQL.
+    notes_searchable: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        default=notes_searchable,
+        onupdate=notes_searchable,
+        server_default=true(),
+    )
 
     __mapper_args__ = {"version_id_col": version}

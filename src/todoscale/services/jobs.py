@@ -96,6 +96,24 @@ def get_job(actor: User, job_id: str) -> Job:
     return job
 
 
+def recent_jobs(actor: User, *, limit: int = 20) -> list[Job]:
+    """`actor`'s newest jobs, newest first (the files themselves are not loaded)."""
+    return list(
+        db.session.scalars(
+            select(Job)
+            .where(Job.user_id == actor.id)
+            .order_by(Job.created_at.desc(), Job.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def job_params(job: Job) -> dict[str, Any]:
+    """What the job was asked to do: its `format`, `list_id` (None: every list), `filename`."""
+    params: dict[str, Any] = json.loads(job.params)
+    return {"format": None, "list_id": None, "filename": None, **params}
+
+
 def job_result(actor: User, job_id: str) -> tuple[bytes, str, str]:
     """An export's file: its bytes, content type and file name; ConflictError until it is done."""
     job = get_job(actor, job_id)

@@ -4,6 +4,9 @@
 // - live updates (Socket.IO, same origin, the session cookie): todos of the shown list
 //   appear, change and disappear, and the notification badge counts up. Without the
 //   client script or a connection the pages simply stay as the server rendered them.
+// - export and import panels: the bar moves with job.updated events (polling the panel
+//   while there is no connection); a finished job's panel comes afresh from the server
+//   (its link, or its error in the page's language), and a finished import's todos appear.
 (function () {
   "use strict";
 
@@ -277,6 +280,110 @@
     }
   }
 
+  // Exports and imports ---------------------------------------------------------------
+
+  var POLL_MS = 2000;
+  var FINISHED = { succeeded: true, failed: true };
+
+  function jobPanel(jobId) {
+    return document.querySelector('.job[data-job-id="' + jobId + '"]');
+  }
+
+  function showProgress(panel, job) {
+    panel.setAttribute("data-status", job.status);
+    panel.setAttribute("data-progress", String(job.progress));
+    var bar = panel.querySelector(".job-bar");
+    if (bar) {
+      bar.value = job.progress;
+      bar.textContent = job.progress + " %";
+    }
+    setText(panel.querySelector(".job-percent"), job.progress + " %");
+    var state = panel.getAttribute("data-" + job.status);
+    if (state) {
+      setText(panel.querySelector(".job-state"), state);
+    }
+  }
+
+  function replaceFrom(html, selector) {
+    // Nodes of a page our server rendered (same origin): parsed inert, then moved in.
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    return doc.querySelector(selector);
+  }
+
+  function refreshTodos(listId) {
+    // A finished import: the list's first page again, from the server, without a reload.
+    var list = shownList();
+    if (!list || list.getAttribute("data-list-id") !== listId || !list.hasAttribute("data-first-page")) {
+      return;
+    }
+    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (response) {
+      return response.ok ? response.text() : Promise.reject(new Error(response.status));
+    }).then(function (html) {
+      var fresh = replaceFrom(html, "#todos");
+      var current = shownList();
+      if (fresh && current) {
+        current.replaceWith(fresh);
+        showEmpty();
+      }
+      var count = replaceFrom(html, '.list-nav a[href$="/lists/' + listId + '"] .count');
+      var link = document.querySelector('.list-nav a[href$="/lists/' + listId + '"] .count');
+      if (count && link) {
+        link.textContent = count.textContent;
+      }
+    }).catch(function () {});
+  }
+
+  function refreshPanel(panel) {
+    var wasFinished = FINISHED[panel.getAttribute("data-status")];
+    fetch(panel.getAttribute("data-panel-url"), { credentials: "same-origin" }).then(function (response) {
+      return response.ok ? response.text() : Promise.reject(new Error(response.status));
+    }).then(function (html) {
+      var fresh = replaceFrom("<body>" + html + "</body>", ".job");
+      if (!fresh || !panel.parentNode) {
+        return;
+      }
+      panel.replaceWith(fresh);
+      var status = fresh.getAttribute("data-status");
+      if (!wasFinished && status === "succeeded" && fresh.getAttribute("data-kind") === "import") {
+        refreshTodos(fresh.getAttribute("data-list-id"));
+      }
+    }).catch(function () {});
+  }
+
+  function onJobUpdated(job) {
+    var panel = jobPanel(job.id);
+    if (!panel || FINISHED[panel.getAttribute("data-status")]) {
+      return;
+    }
+    if (FINISHED[job.status]) {
+      showProgress(panel, { status: panel.getAttribute("data-status"), progress: job.progress });
+      refreshPanel(panel);
+    } else if (job.progress >= Number(panel.getAttribute("data-progress"))) {
+      showProgress(panel, job);
+    }
+  }
+
+  function unfinishedPanels() {
+    return Array.prototype.filter.call(document.querySelectorAll(".job[data-job-id]"), function (panel) {
+      return !FINISHED[panel.getAttribute("data-status")];
+    });
+  }
+
+  function pollJobs(socket) {
+    // Without a live connection, ask the server; with one, events do it (and once after
+    // each connect, for what happened while there was none).
+    window.setInterval(function () {
+      if (!socket || !socket.connected) {
+        unfinishedPanels().forEach(refreshPanel);
+      }
+    }, POLL_MS);
+    if (socket) {
+      socket.on("connect", function () {
+        unfinishedPanels().forEach(refreshPanel);
+      });
+    }
+  }
+
   function connect() {
     // Only for a logged-in page (the client script is served with those alone).
     if (typeof window.io !== "function" || !document.getElementById("notification-count")) {
@@ -290,6 +397,7 @@
     socket.on("list.updated", onListUpdated);
     socket.on("list.deleted", onListDeleted);
     socket.on("notification.created", onNotification);
+    socket.on("job.updated", onJobUpdated);
     socket.on("connect", function () {
       document.documentElement.setAttribute("data-live", "connected");
     });
@@ -299,5 +407,9 @@
     return socket;
   }
 
-  window.todoscale = { updateTodo: updateTodo, insertTodo: insertTodo, socket: connect() };
+  var socket = connect();
+  if (window.fetch && window.DOMParser && unfinishedPanels().length) {
+    pollJobs(socket);
+  }
+  window.todoscale = { updateTodo: updateTodo, insertTodo: insertTodo, socket: socket };
 })();

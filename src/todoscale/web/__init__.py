@@ -1,13 +1,14 @@
-"""The server-rendered pages: lists, todos, notifications and the profile, nested under `bp`."""
+"""The server-rendered pages: lists, todos, search, jobs, notifications and the profile,
+nested under `bp`."""
 
 from flask import Blueprint
 
 from todoscale.extensions import csrf
-from todoscale.web import lists, notifications, profile, todos
+from todoscale.web import jobs, lists, notifications, profile, search, todos
 
 bp = Blueprint("web", __name__)
 bp.before_request(csrf.protect)  # every POST of every page carries the form's CSRF token
-for child in (todos.bp, lists.bp, notifications.bp, profile.bp):
+for child in (todos.bp, lists.bp, search.bp, jobs.bp, notifications.bp, profile.bp):
     bp.register_blueprint(child)
 bp.app_context_processor(notifications.badge_context)  # the header's badge, on every page
 

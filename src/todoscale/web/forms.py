@@ -7,7 +7,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from flask_wtf.file import FileField
+from wtforms import PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo
@@ -78,4 +79,23 @@ class PasswordForm(FlaskForm):
         _l("Repeat the new password"),
         render_kw={"autocomplete": "new-password"},
         validators=[EqualTo("new_password", message=_l("The two new passwords differ."))],
+    )
+
+
+class ExportForm(FlaskForm):
+    """Exporting a list (or every list) to a file."""
+
+    format = RadioField(
+        _l("File format"),
+        choices=[SelectChoice("csv", _l("CSV (spreadsheets)")), SelectChoice("json", "JSON")],
+        default="csv",
+    )
+
+
+class ImportForm(FlaskForm):
+    """Importing an export file into a list."""
+
+    file = FileField(
+        _l("Export file (CSV or JSON)"),
+        render_kw={"accept": ".csv,.json,text/csv,application/json"},
     )

@@ -10,7 +10,7 @@ from flask_babel import refresh
 from todoscale.exceptions import ValidationError
 from todoscale.services import profile, sessions
 from todoscale.web.access import current_user, login_required, show_errors
-from todoscale.web.forms import LanguageForm, PasswordForm
+from todoscale.web.forms import ExportForm, LanguageForm, PasswordForm
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
 
@@ -24,6 +24,7 @@ def _page(
         language_form=language or LanguageForm(formdata=None, locale=user.locale or ""),
         password_form=password or PasswordForm(formdata=None),
         session_count=sessions.count_user_sessions(user),
+        export_form=ExportForm(formdata=None),
     ), status
 
 

@@ -13,7 +13,8 @@ from todoscale.services import lists, todos
 from todoscale.services.lists import default_list_id
 from todoscale.services.pagination import encode_cursor
 from todoscale.web.access import current_user, login_required, show_errors
-from todoscale.web.forms import ListForm, TodoForm
+from todoscale.web.forms import ExportForm, ImportForm, ListForm, TodoForm
+from todoscale.web.job_panel import shown_job
 
 bp = Blueprint("todos", __name__)
 
@@ -49,9 +50,11 @@ def render_home(
     *,
     form: TodoForm | None = None,
     list_form: ListForm | None = None,
+    import_form: ImportForm | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    """The home page on one list, with the forms as given (to show their errors)."""
+    """The home page on one list, with the forms as given (to show their errors), and the
+    panel of the export or import that `?job=` names."""
     info = lists.get_list(current_user(), list_id)
     page, newer = _page(list_id)
     return render_template(
@@ -62,6 +65,9 @@ def render_home(
         newer=newer,
         form=form or TodoForm(formdata=None),
         list_form=list_form or ListForm(formdata=None),
+        export_form=ExportForm(formdata=None),
+        import_form=import_form or ImportForm(formdata=None),
+        shown_job=shown_job(),
         live_todo=_live_todo(list_id),
     ), status
 

@@ -21,8 +21,17 @@ from flask import current_app
 
 from todoscale.cache.local import REDIS_EXTENSION, Stamps, local_cache
 from todoscale.extensions import shared_cache
+from todoscale.instruments import CACHE_REQUESTS
 
 logger = logging.getLogger(__name__)
+
+# Counted where the cache decides: a local look-up (hit or miss) and a shared one.
+LOCAL_HIT, LOCAL_MISS = (
+    CACHE_REQUESTS.labels("local", "hit"),
+    CACHE_REQUESTS.labels("local", "miss"),
+)
+SHARED_HIT = CACHE_REQUESTS.labels("shared", "hit")
+SHARED_MISS = CACHE_REQUESTS.labels("shared", "miss")
 
 T = TypeVar("T")
 
@@ -114,6 +123,7 @@ def remember(key: str, stamps: Stamps | None, compute: Callable[[], T | None]) -
         value = cache.get(key)
         if value is None and shared:
             value = _shared_get(version)
+            (SHARED_MISS if value is None else SHARED_HIT).inc()
         if value is None:
             value = (
                 _compute_once(version, lambda: _absent_if_none(compute()))
@@ -133,5 +143,7 @@ def cached(key: str) -> tuple[bool, Any]:
     cache = local_cache()
     value = cache.get(key) if cache is not None else None
     if value is None:
+        LOCAL_MISS.inc()
         return False, None
+    LOCAL_HIT.inc()
     return True, None if value == ABSENT else value

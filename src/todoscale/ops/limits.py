@@ -25,7 +25,9 @@ from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
+from todoscale.instruments import RATE_LIMITED
 from todoscale.services.accounts import user_for_token
+from todoscale.services.audit import security_event
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +256,8 @@ def _check_login() -> None:
     throttle: LoginThrottle = current_app.extensions[EXTENSION]
     blocked = throttle.retry_after(account, client_address())
     if blocked is not None:
+        g.login_throttled = True
+        security_event("login.throttled", username=account)
         raise LoginThrottled(*blocked)
     g.login_account = account
 
@@ -328,6 +332,8 @@ def _install_hooks(app: Flask, limiter: Limiter) -> None:
     def add_headers(response: Response) -> Response:
         if _never_limited():
             return response
+        if response.status_code == TooManyRequests.code:
+            RATE_LIMITED.labels("login" if g.get("login_throttled") else "limit").inc()
         _count_login(response)
         return _relative_reset(breaker.call(inject, response, default=response))
 

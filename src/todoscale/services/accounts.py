@@ -19,6 +19,7 @@ from todoscale.cache import cached, invalidate, local_cache, remember
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
+from todoscale.services.audit import security_event
 from todoscale.services.rules import check_registration
 from todoscale.signals import tokens_revoked, user_registered
 
@@ -91,7 +92,9 @@ def authenticate(username: str, password: str) -> User:
     except (VerificationError, InvalidHashError):
         user = None
     if user is None:
+        security_event("login.failed", username=username[:64])
         raise AuthenticationError("Wrong username or password.")
+    security_event("login.succeeded", user=user.username)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         db.session.commit()

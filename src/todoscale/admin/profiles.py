@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import quote
 
 from flask import (
@@ -94,7 +95,7 @@ def disarm() -> ResponseReturnValue:
     return redirect(url_for(".index"))
 
 
-def _session(report_ids: list[str]) -> profiling.Session:
+def _session(report_ids: list[str]) -> Any:
     session = profiling.load(root(), report_ids[:COMBINED_MAX])
     if session is None:
         abort(404)

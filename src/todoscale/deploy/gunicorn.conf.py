@@ -59,11 +59,12 @@ if _GEVENT:
         gevent.sleep(0)
 
 
-def on_starting(server: object) -> None:
-    """Own this server's metrics folder before any worker exists: wiped, the variable exported."""
-    if groups.current_group() is None:
-        role = "socketio" if os.environ.get("TODOSCALE_REALTIME") == "serve" else "web"
-        groups.start_group(metrics_root(load_config()), groups.group_name(role, bind), os.environ)
+# The master owns this server's metrics folder: wiped, the variable exported, while the
+# configuration loads (gunicorn names this module `__config__`), so before the app is
+# imported even with --preload and before any worker exists.
+if __name__ == "__config__" and groups.current_group() is None:
+    _role = "socketio" if os.environ.get("TODOSCALE_REALTIME") == "serve" else "web"
+    groups.start_group(metrics_root(load_config()), groups.group_name(_role, bind), os.environ)
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -137,14 +137,15 @@ def retire(folder: Path, pid: int) -> None:
 
     for typ in ARCHIVED_TYPES:
         source = folder / f"{typ}_{pid}.db"
-        if not source.exists():
+        if typ != "counter" and not source.exists():
             continue
         archive = MmapedDict(str(folder / f"{typ}_archive.db"))
         try:
-            for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(source)):
-                current, _ = archive.read_value(key)
-                archive.write_value(key, current + value, 0.0)
-            if typ == "counter":
+            if source.exists():
+                for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(source)):
+                    current, _ = archive.read_value(key)
+                    archive.write_value(key, current + value, 0.0)
+            if typ == "counter":  # every exit counts, whether or not it counted anything
                 key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP)
                 current, _ = archive.read_value(key)
                 archive.write_value(key, current + 1, 0.0)

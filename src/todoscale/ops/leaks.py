@@ -21,8 +21,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import objgraph
-
 WINDOW_FILE = "leaks.json"
 FOLDER = "leaks"
 MAX_FRAMES = 5
@@ -114,6 +112,8 @@ class Tracer:
         if window is None:
             return
         if self.window_id is None:
+            import objgraph  # imported by processes that hunt, not by every process
+
             self.window_id, self.taken = window.id, -1
             if not tracemalloc.is_tracing():
                 tracemalloc.start(window.frames)
@@ -132,6 +132,8 @@ class Tracer:
         folder = self.root / FOLDER / window_id
         folder.mkdir(parents=True, exist_ok=True)
         pid = os.getpid()
+        import objgraph
+
         growth = [[name, count, delta] for name, count, delta in objgraph.growth(limit=TOP)]
         snapshot = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, name) for name in _IGNORED]

@@ -15,17 +15,17 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, request
-from pyinstrument import Profiler
-from pyinstrument.renderers import HTMLRenderer, SpeedscopeRenderer
-from pyinstrument.session import Session
 
 from todoscale.instruments import PROFILES
 from todoscale.ops import control
 from todoscale.ops.metrics import PROFILER_ENVIRON, of, service_name
 from todoscale.services.accounts import user_for_token
+
+if TYPE_CHECKING:  # pyinstrument is imported when a profile is taken, not by every process
+    from pyinstrument.session import Session
 
 HEADER_ENVIRON = "HTTP_X_TODOSCALE_PROFILE"
 INTERVAL = 0.0001
@@ -40,6 +40,8 @@ class ActiveProfile:
     def __init__(self, root: Path, order_id: str, endpoint: str, view: str) -> None:
         self.root, self.order_id, self.endpoint, self.view = root, order_id, endpoint, view
         self.request_id = ""
+        from pyinstrument import Profiler
+
         self.profiler = Profiler(interval=INTERVAL, async_mode="disabled")
         self.profiler.start()
 
@@ -116,6 +118,8 @@ def reports(root: Path) -> list[dict[str, Any]]:
 
 def load(root: Path, report_ids: list[str]) -> Session | None:
     """One report's session, or several combined into one call tree."""
+    from pyinstrument.session import Session
+
     combined: Session | None = None
     for report in report_ids:
         if not report.replace("-", "").isalnum():
@@ -130,12 +134,16 @@ def load(root: Path, report_ids: list[str]) -> Session | None:
 
 def render_html(session: Session) -> str:
     """pyinstrument's interactive HTML report (call tree and timeline)."""
+    from pyinstrument.renderers import HTMLRenderer
+
     html: str = HTMLRenderer().render(session)
     return html
 
 
 def render_speedscope(session: Session) -> str:
     """The session in speedscope's JSON format, for the flame graph viewer."""
+    from pyinstrument.renderers import SpeedscopeRenderer
+
     text: str = SpeedscopeRenderer().render(session)
     return text
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
+from tests.ops.conftest import make_app
 from tests.web.conftest import WebUser, csrf_token
 from todoscale.services import monitoring
 
-__all__ = ["csrf_token", "grant"]
+__all__ = ["csrf_token", "grant", "make_app"]
 
 
 def grant(app: Flask, username: str) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from flask.cli import AppGroup
 
 from todoscale.exceptions import TodoscaleError
 from todoscale.services import monitoring
@@ -21,9 +22,7 @@ PERMISSIONS = (
 )
 
 
-@click.group("admin")
-def group() -> None:
-    """Admin roles: who may open /admin/ and read /metrics."""
+group = AppGroup("admin", help="Admin roles: who may open /admin/ and read /metrics.")
 
 
 def _set(username: str, admin: bool) -> None:

@@ -187,6 +187,7 @@ def start_process(app: Flask) -> None:
             groups.sweep(root)
         except OSError:
             logger.exception("could not register this process in %s", folder)
+    controls.poll()  # a new process knows the armed orders from its first request on
     controls.start(service_name())
 
 

@@ -33,18 +33,8 @@ def test_an_unknown_user_is_an_error(runner):
 
 
 def test_create_user_admin_makes_an_admin(app, runner):
-    result = runner.invoke(
-        cli,
-        [
-            "create-user",
-            "chief",
-            "--admin",
-            "--email",
-            "c@example.com",
-            "--password",
-            "long enough pw",
-        ],  # fmt: skip
-    )
+    args = ["create-user", "chief", "--admin", "--email", "c@example.com"]
+    result = runner.invoke(cli, [*args, "--password", "long enough pw"])
     assert result.exit_code == 0, result.output
     assert _is_admin(app, "chief")
 

@@ -82,9 +82,11 @@ translations: $(VENV)/.dev-installed
 	$(BIN)/pybabel compile -d $(I18N) --statistics
 
 SOCKETIO_CLIENT ?= 4.8.4
+# The flame graph viewer of the admin console's profiles.
+SPEEDSCOPE ?= 1.25.0
 VENDOR := src/todoscale/static/vendor
 
-## vendor: fetch the Socket.IO browser client (npm's socket.io-client) into static/vendor (commit it)
+## vendor: fetch the Socket.IO browser client and speedscope from npm into static/vendor (commit them)
 vendor:
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	(cd "$$tmp" && npm pack --silent socket.io-client@$(SOCKETIO_CLIENT) >/dev/null && \
@@ -93,6 +95,14 @@ vendor:
 	cp "$$tmp/package/dist/socket.io.min.js" $(VENDOR)/socket.io.min.js && \
 	cp "$$tmp/package/LICENSE" $(VENDOR)/socket.io.LICENSE
 	head -n 2 $(VENDOR)/socket.io.min.js
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent speedscope@$(SPEEDSCOPE) >/dev/null && \
+		tar xzf speedscope-*.tgz) && \
+	rm -rf $(VENDOR)/speedscope && mkdir -p $(VENDOR)/speedscope && \
+	cp "$$tmp"/package/dist/release/index.html "$$tmp"/package/dist/release/speedscope-*.js \
+		"$$tmp"/package/dist/release/speedscope-*.css "$$tmp"/package/dist/release/*.woff2 \
+		"$$tmp"/package/dist/release/source-code-pro.LICENSE.md $(VENDOR)/speedscope/ && \
+	cp "$$tmp/package/LICENSE" $(VENDOR)/speedscope/LICENSE
 
 ## cluster: nginx on $(CLUSTER_PORT) in front of $(INSTANCES) app and Socket.IO instances, a Celery
 ## worker and beat (`todoscale cluster down` stops it)

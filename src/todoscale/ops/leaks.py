@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
 import tracemalloc
 from collections import defaultdict
@@ -103,9 +104,14 @@ class Tracer:
         self.window_id: str | None = None
         self.taken = -1
         self.started_here = False
+        self._lock = threading.Lock()
 
     def follow(self) -> None:
-        """Start, snapshot or stop as the control file says."""
+        """Start, snapshot or stop as the control file says (one caller at a time)."""
+        with self._lock:
+            self._follow()
+
+    def _follow(self) -> None:
         window = current_window(self.root)
         if window is None or window.id != self.window_id:
             self._stop()

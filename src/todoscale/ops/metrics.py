@@ -37,9 +37,10 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # A view may ask for its own Content-Security-Policy (a profile report runs its own script).
 CSP_ENVIRON = "todoscale.csp"
 PROFILER_ENVIRON = "todoscale.profiler"
+PROFILE_HEADER_ENVIRON = "HTTP_X_TODOSCALE_PROFILE"
 _CSP = "Content-Security-Policy"
 
-# [statements, seconds] of the request being served by this thread or greenlet.
+# [statements, seconds, watch] of the request being served by this thread or greenlet.
 _sql: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("sql", default=None)
 
 StartResponse = Callable[..., Any]
@@ -61,6 +62,12 @@ def _after_execute(
         counts[1] += time.perf_counter() - getattr(
             context, "_todoscale_started", time.perf_counter()
         )
+
+
+def watched() -> bool:
+    """Whether profiling should look at the current request (cheap: no Flask proxy)."""
+    state = _sql.get()
+    return state is not None and bool(state[2])
 
 
 def sql_counts() -> tuple[int, float]:
@@ -95,7 +102,10 @@ class RequestMetrics:
         if self._pid != os.getpid():
             self._start_process()
         started = time.perf_counter()
-        counts = [0, 0.0]
+        # SQL statements and seconds, and whether profiling should look at this request
+        # (an order is armed, or the profile header came): all the profiler's hook reads.
+        watch = self.controls.order is not None or PROFILE_HEADER_ENVIRON in environ
+        counts = [0, 0.0, watch]
         token = _sql.set(counts)
         sent: list[Any] = [500, (), None]
 
@@ -132,7 +142,7 @@ class RequestMetrics:
                 endpoint, method, str(status)
             )
         child.observe(seconds)
-        statements, sql_seconds = counts
+        statements, sql_seconds, _watch = counts
         if statements:
             self._count_sql(endpoint, statements, sql_seconds)
         kept = self.recorder.add((endpoint, method), status, seconds, statements, sql_seconds)

@@ -21,13 +21,18 @@ from flask import Flask, current_app, request
 
 from todoscale.instruments import PROFILES
 from todoscale.ops import control
-from todoscale.ops.metrics import PROFILER_ENVIRON, of, service_name
+from todoscale.ops.metrics import (
+    PROFILE_HEADER_ENVIRON,
+    PROFILER_ENVIRON,
+    of,
+    service_name,
+    watched,
+)
 from todoscale.services.accounts import user_for_token
 
 if TYPE_CHECKING:  # pyinstrument is imported when a profile is taken, not by every process
     from pyinstrument.session import Session
 
-HEADER_ENVIRON = "HTTP_X_TODOSCALE_PROFILE"
 INTERVAL = 0.0001
 FOLDER = "profiles"
 MAX_REPORTS = 200
@@ -90,16 +95,16 @@ def _admin_header() -> bool:
 
 def _begin() -> None:
     """Before a request: profile it if it claims a slot of the armed order or asks as an admin."""
+    if not watched():
+        return  # the one check every request pays while nothing is armed (set by the wrapper)
     metrics = of(current_app)
     order = metrics.controls.order
     environ = request.environ
-    if order is None and HEADER_ENVIRON not in environ:
-        return  # the one check every request pays while nothing is armed
     rule = request.url_rule
     if rule is None:
         return
     order_id = None
-    if environ.get(HEADER_ENVIRON) == "1" and _admin_header():
+    if environ.get(PROFILE_HEADER_ENVIRON) == "1" and _admin_header():
         order_id = HEADER_ORDER
     elif order is not None and order.endpoint == rule.rule:
         claimed = control.claim(metrics.root, rule.rule)

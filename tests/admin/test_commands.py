@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 from todoscale.admin import commands
@@ -16,14 +15,14 @@ def _is_admin(app, name):
         return db.session.query(User).filter_by(username=name).one().is_admin
 
 
-def test_grant_and_revoke_set_the_role_and_are_logged(app, runner, alice, caplog):
-    with caplog.at_level(logging.INFO, logger="todoscale.security"):
+def test_grant_and_revoke_set_the_role_and_are_logged(app, runner, alice, records_of):
+    with records_of("todoscale.security") as records:
         granted = runner.invoke(cli, ["admin", "grant", "alice"])
         assert granted.exit_code == 0, granted.output
         assert _is_admin(app, "alice")
         revoked = runner.invoke(cli, ["admin", "revoke", "ALICE"])
     assert revoked.exit_code == 0 and not _is_admin(app, "alice")
-    events = [r.getMessage() for r in caplog.records if r.name == "todoscale.security"]
+    events = [r.getMessage() for r in records]
     assert events == ["admin.granted", "admin.revoked"]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import update
 
 from tests.admin.conftest import grant
@@ -23,14 +21,14 @@ def _failed_job(app, alice) -> str:
     return str(job["id"])
 
 
-def test_a_failed_job_is_shown_with_its_error_and_retried(app, admin, alice, caplog):
+def test_a_failed_job_is_shown_with_its_error_and_retried(app, admin, alice, records_of):
     job_id = _failed_job(app, alice)
     page = admin.get("/admin/jobs").get_data(as_text=True)
     assert job_id in page and "disk full" in page
     queued = Recorder()
     signals.job_queued.connect(queued)
     try:
-        with caplog.at_level(logging.INFO, logger="todoscale.security"):
+        with records_of("todoscale.security") as records:
             response = admin.post(f"/admin/jobs/{job_id}/retry")
     finally:
         signals.job_queued.disconnect(queued)
@@ -40,7 +38,7 @@ def test_a_failed_job_is_shown_with_its_error_and_retried(app, admin, alice, cap
         job = db.session.get(Job, job_id)
         assert job.status == "queued" and job.error is None and job.attempts == 0
     assert [kwargs["job_id"] for _sender, kwargs in queued.calls] == [job_id]
-    events = [r for r in caplog.records if r.getMessage() == "admin.job_retried"]
+    events = [r for r in records if r.getMessage() == "admin.job_retried"]
     assert events and events[0].user == "boss" and events[0].job_id == job_id
 
 

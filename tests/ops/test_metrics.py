@@ -49,17 +49,17 @@ def test_sql_statements_are_counted_per_route(client, alice):
     assert _value("todoscale_db_statement_seconds_total", endpoint="/api/v1/todos") > 0
 
 
-def test_a_slow_request_writes_one_line_with_its_request_id_and_sql(app, client, alice, caplog):
+def test_a_slow_request_writes_one_line_with_its_request_id_and_sql(app, client, alice, records_of):
     app.config["SLOW_REQUEST_MS"] = 0.0  # every request is slow
     try:
         metrics = app.extensions["todoscale.metrics"]
         metrics.slow_seconds = 0.0
-        with caplog.at_level(logging.WARNING, logger="todoscale.request"):
+        with records_of("todoscale.request", logging.WARNING) as records:
             response = alice.get("/api/v1/lists", headers={"X-Request-ID": "slow-one"})
     finally:
         metrics.slow_seconds = app.config["SLOW_REQUEST_MS"] = 500.0
     assert response.status_code == 200
-    lines = [r for r in caplog.records if r.getMessage() == "slow request"]
+    lines = [r for r in records if r.getMessage() == "slow request"]
     assert len(lines) == 1
     line = lines[0]
     assert line.request_id == "slow-one" and line.endpoint == "/api/v1/lists"

@@ -54,7 +54,7 @@ def test_a_slow_request_writes_one_line_with_its_request_id_and_sql(app, client,
     try:
         metrics = app.extensions["todoscale.metrics"]
         metrics.slow_seconds = 0.0
-        with records_of("todoscale.request", logging.WARNING) as records:
+        with records_of("todoscale.slow", logging.WARNING) as records:
             response = alice.get("/api/v1/lists", headers={"X-Request-ID": "slow-one"})
     finally:
         metrics.slow_seconds = app.config["SLOW_REQUEST_MS"] = 500.0

@@ -28,7 +28,8 @@ HEALTH = 'todoscale_http_request_duration_seconds_count{endpoint="/healthz",meth
 
 def _migrate(env: dict[str, str]) -> None:
     """The schema, as `todoscale serve` migrates it first (here, in this process: faster)."""
-    app = create_app({"INSTANCE_PATH": env["TODOSCALE_INSTANCE_PATH"],
+    # The testing environment: another would configure logging for the whole test process.
+    app = create_app({"ENV_NAME": "testing", "INSTANCE_PATH": env["TODOSCALE_INSTANCE_PATH"],
                       "SQLALCHEMY_DATABASE_URI": env.get("TODOSCALE_DATABASE_URL")})  # fmt: skip
     with app.app_context():
         upgrade()

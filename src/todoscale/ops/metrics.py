@@ -29,7 +29,8 @@ from todoscale.instruments import IN_FLIGHT, REQUEST_SECONDS, SQL_SECONDS, SQL_S
 from todoscale.ops import groups, stats
 from todoscale.ops.control import Controls
 
-logger = logging.getLogger("todoscale.request")
+# Not `todoscale.request`: that logger writes exactly one line per request (ops.http).
+logger = logging.getLogger("todoscale.slow")
 
 EXTENSION = "todoscale.metrics"
 UNMATCHED = "<unmatched>"

@@ -101,6 +101,8 @@ translations: $(VENV)/.dev-installed
 	$(BIN)/pybabel compile -d $(I18N) --statistics
 
 SOCKETIO_CLIENT ?= 4.8.4
+# The flame graph viewer of the admin console's profiles.
+SPEEDSCOPE ?= 1.25.0
 VENDOR := src/todoscale/static/vendor
 
 # The common passwords refused at sign-up and password change: Django's list (20,000 most
@@ -108,8 +110,8 @@ VENDOR := src/todoscale/static/vendor
 DJANGO_PASSWORDS ?= 5.2.19
 PASSWORD_DATA := src/todoscale/services/data
 
-## vendor: fetch the Socket.IO browser client (npm's socket.io-client) into static/vendor, and the
-## common-password list (from Django's wheel) into services/data (commit both)
+## vendor: fetch the Socket.IO browser client and speedscope (npm) into static/vendor, and the
+## common-password list (from Django's wheel) into services/data (commit them)
 vendor: $(VENV)/.run-installed
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	(cd "$$tmp" && npm pack --silent socket.io-client@$(SOCKETIO_CLIENT) >/dev/null && \
@@ -132,6 +134,14 @@ vendor: $(VENV)/.run-installed
 	  unzip -p "$$tmp"/django-*.whl 'django-*.dist-info/licenses/LICENSE'; } \
 		> $(PASSWORD_DATA)/common-passwords.LICENSE
 	gzip -cd $(PASSWORD_DATA)/common-passwords.txt.gz | wc -l
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent speedscope@$(SPEEDSCOPE) >/dev/null && \
+		tar xzf speedscope-*.tgz) && \
+	rm -rf $(VENDOR)/speedscope && mkdir -p $(VENDOR)/speedscope && \
+	cp "$$tmp"/package/dist/release/index.html "$$tmp"/package/dist/release/speedscope-*.js \
+		"$$tmp"/package/dist/release/speedscope-*.css "$$tmp"/package/dist/release/*.woff2 \
+		"$$tmp"/package/dist/release/source-code-pro.LICENSE.md $(VENDOR)/speedscope/ && \
+	cp "$$tmp/package/LICENSE" $(VENDOR)/speedscope/LICENSE
 
 ## cluster: nginx on $(CLUSTER_PORT) in front of $(INSTANCES) app and Socket.IO instances, a Celery
 ## worker and beat (`todoscale cluster down` stops it)

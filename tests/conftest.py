@@ -426,3 +426,28 @@ def encrypted_notes(app: Flask) -> Iterator[None]:
         yield
     finally:
         app.config["ENCRYPTION_KEYS"], app.extensions[crypto.EXTENSION] = setting, keys
+
+
+@pytest.fixture
+def records_of(caplog: pytest.LogCaptureFixture) -> Callable[..., Any]:
+    """`with records_of("todoscale.security") as records:` collects that logger's records,
+    even after the app's dictConfig set it not to propagate (a CLI test builds such an app)."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def collect(name: str, level: int = logging.INFO) -> Iterator[list[logging.LogRecord]]:
+        logger = logging.getLogger(name)
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler(level)
+        handler.emit = records.append  # type: ignore[method-assign]
+        previous = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(min(level, previous or level))
+        try:
+            yield records
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(previous)
+
+    return collect

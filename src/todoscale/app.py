@@ -8,12 +8,24 @@ from typing import Any
 
 from flask import Flask
 
-from todoscale import api, auth, cache, errors, mail, realtime, tasks, web
+from todoscale import admin, api, auth, cache, errors, mail, realtime, tasks, web
 from todoscale.config import ensure_secret_key, load_config
 from todoscale.extensions import db, migrate
 from todoscale.models import crypto, engine
-from todoscale.ops import compression, health, http, limits, logs, static
+from todoscale.ops import (
+    compression,
+    exposition,
+    health,
+    http,
+    limits,
+    logs,
+    metrics,
+    profiling,
+    static,
+    tracing,
+)
 from todoscale.ops.json import OrjsonProvider
+from todoscale.services import audit
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -39,15 +51,21 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     http.init_app(app)
+    metrics.init_app(app)  # outside the proxy fix: it wraps the whole request
+    tracing.init_app(app)  # only with TODOSCALE_OTEL_ENDPOINT
     static.init_app(app)
     compression.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     app.extensions["mailer"] = mail.from_config(app.config)  # None without SMTP_URL
+    audit.connect_receivers()
     tasks.init_app(app)
     realtime.init_app(app)
 
+    profiling.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(exposition.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)

@@ -385,6 +385,51 @@ SETTINGS: tuple[Setting, ...] = (
         "Threads per worker running the app under granian.",
     ),
     Setting(
+        "TODOSCALE_METRICS_DIR",
+        "METRICS_DIR",
+        str,
+        "`instance/metrics`",
+        "Folder of the metrics files every process of this host shares (one subfolder per "
+        "server, Socket.IO service or worker, wiped when it starts), profiles and snapshots.",
+    ),
+    Setting(
+        "TODOSCALE_METRICS_TOKEN",
+        "METRICS_TOKEN",
+        str,
+        "unset",
+        "Bearer token a Prometheus scraper sends to read `/metrics` (admins' tokens and "
+        "sessions work too).",
+    ),
+    Setting(
+        "TODOSCALE_METRICS_LOOPBACK",
+        "METRICS_LOOPBACK",
+        _bool,
+        "1, except in production",
+        "Let clients on loopback read `/metrics` without credentials (the embedded default).",
+    ),
+    Setting(
+        "TODOSCALE_SLOW_REQUEST_MS",
+        "SLOW_REQUEST_MS",
+        float,
+        "500",
+        "A request slower than this writes a `slow request` log line with its SQL count and time.",
+    ),
+    Setting(
+        "TODOSCALE_OTEL_ENDPOINT",
+        "OTEL_ENDPOINT",
+        str,
+        "unset (no tracing)",
+        "OTLP/HTTP endpoint to export OpenTelemetry spans to, e.g. "
+        "`http://127.0.0.1:4318/v1/traces`; unset, no tracer is set up.",
+    ),
+    Setting(
+        "TODOSCALE_OTEL_SAMPLE_RATIO",
+        "OTEL_SAMPLE_RATIO",
+        float,
+        "0.05",
+        "Share of requests traced when tracing is on (0-1; a traced caller's choice is kept).",
+    ),
+    Setting(
         "TODOSCALE_INSTANCE_ID",
         "INSTANCE_ID",
         str,
@@ -438,6 +483,12 @@ class Config:
     SERVER = "granian"
     BLOCKING_THREADS = 4
     INSTANCE_ID: str | None = None
+    METRICS_DIR: str | None = None  # None: <instance folder>/metrics
+    METRICS_TOKEN: str | None = None
+    METRICS_LOOPBACK = True
+    SLOW_REQUEST_MS = 500.0
+    OTEL_ENDPOINT: str | None = None
+    OTEL_SAMPLE_RATIO = 0.05
     HSTS = False
     JSON_SORT_KEYS = False
     RATE_LIMITS_ENABLED = True
@@ -485,6 +536,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     HSTS = True
+    METRICS_LOOPBACK = False
     SESSION_COOKIE_SECURE = True
 
 
@@ -558,3 +610,15 @@ def broker_url(values: Mapping[str, Any], instance_path: str) -> str:
     if values.get("REDIS_URL"):
         return str(values["REDIS_URL"])
     return "sqla+sqlite:///" + os.path.join(instance_path, "queue.sqlite")
+
+
+def instance_folder(values: Mapping[str, Any]) -> str:
+    """The instance folder: TODOSCALE_INSTANCE_PATH, else `./instance`, made absolute."""
+    return os.path.abspath(values.get("INSTANCE_PATH") or "instance")
+
+
+def metrics_root(values: Mapping[str, Any]) -> str:
+    """The host's metrics folder: TODOSCALE_METRICS_DIR, else `<instance folder>/metrics`."""
+    return os.path.abspath(
+        values.get("METRICS_DIR") or os.path.join(instance_folder(values), "metrics")
+    )

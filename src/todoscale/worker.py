@@ -1,5 +1,18 @@
 """The Celery worker's entry point: `celery -A todoscale.worker worker` (and `beat`)."""
 
+import os
+import sys
+
+from todoscale.config import load_config, metrics_root
+from todoscale.ops import groups
+
+# A worker's main process owns the metrics folder of its pool, and must set it up before
+# prometheus_client is imported (below, with the app): the pool processes it forks then
+# write their metrics there, and `/metrics` of any server on the host shows them.
+if "worker" in sys.argv and groups.current_group() is None:
+    name = groups.group_name("worker", str(os.getpid()))
+    groups.start_group(metrics_root(load_config()), name, os.environ)
+
 from todoscale.app import create_app
 
 flask_app = create_app()

@@ -66,10 +66,12 @@ def request(
 ) -> tuple[int, dict[str, str], bytes]:
     """One request; status, headers and body."""
     body = headers.pop("body", None)
-    conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()  # also when the server hangs up first (an instance coming back)
     return response.status, dict(response.getheaders()), data
 
 

@@ -23,8 +23,8 @@ from todoscale.services import sessions
 _serializer = TaggedJSONSerializer()
 
 # Paths that never use the browser session: the API authenticates with bearer tokens, and
-# static files need no database round trip.
-_SESSIONLESS = ("/api/", "/static/", "/healthz", "/readyz", "/metrics")
+# static files need no database round trip. (`/metrics` does: an admin's session may read it.)
+_SESSIONLESS = ("/api/", "/static/", "/healthz", "/readyz")
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):

@@ -24,8 +24,17 @@ import redis
 from flask import current_app
 
 from todoscale.cache.local import REDIS_EXTENSION, Stamps, local_cache
+from todoscale.instruments import CACHE_REQUESTS
 
 logger = logging.getLogger(__name__)
+
+# Counted where the cache decides: a local look-up (hit or miss) and a shared one.
+LOCAL_HIT, LOCAL_MISS = (
+    CACHE_REQUESTS.labels("local", "hit"),
+    CACHE_REQUESTS.labels("local", "miss"),
+)
+SHARED_HIT = CACHE_REQUESTS.labels("shared", "hit")
+SHARED_MISS = CACHE_REQUESTS.labels("shared", "miss")
 
 T = TypeVar("T")
 
@@ -146,6 +155,7 @@ def remember(
         value = cache.get(key)
         if value is None and shared:
             value = _shared_get(version, codec)
+            (SHARED_MISS if value is None else SHARED_HIT).inc()
         if value is None:
             value = (
                 _compute_once(version, lambda: _absent_if_none(compute()), codec)
@@ -165,5 +175,7 @@ def cached(key: str) -> tuple[bool, Any]:
     cache = local_cache()
     value = cache.get(key) if cache is not None else None
     if value is None:
+        LOCAL_MISS.inc()
         return False, None
+    LOCAL_HIT.inc()
     return True, None if value == ABSENT else value

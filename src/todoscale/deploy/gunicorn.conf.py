@@ -18,7 +18,9 @@ if _GEVENT:
 
     monkey.patch_all()
 
+from todoscale.config import load_config, metrics_root  # noqa: E402
 from todoscale.deploy.servers import GunicornLogger, bind_spec, log_config  # noqa: E402
+from todoscale.ops import groups  # noqa: E402  (the standard library only: see its docstring)
 
 bind = bind_spec(os.environ)
 workers = int(os.environ.get("TODOSCALE_WORKERS") or 2 * multiprocessing.cpu_count() + 1)
@@ -55,3 +57,20 @@ if _GEVENT:
         served over and over while the rest waited past their clients' timeouts.
         """
         gevent.sleep(0)
+
+
+# The master owns this server's metrics folder: wiped, the variable exported, while the
+# configuration loads (gunicorn names this module `__config__`), so before the app is
+# imported even with --preload and before any worker exists.
+if __name__ == "__config__" and groups.current_group() is None:
+    _role = "socketio" if os.environ.get("TODOSCALE_REALTIME") == "serve" else "web"
+    groups.start_group(metrics_root(load_config()), groups.group_name(_role, bind), os.environ)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker exited: fold its counters into the archive and drop its live gauges now."""
+    folder = groups.current_group()
+    pid = getattr(worker, "pid", None)
+    if folder is not None and pid is not None:
+        with groups.locked(folder.parent):
+            groups.retire(folder, pid)

@@ -23,6 +23,7 @@ from flask_limiter import HeaderNames, Limiter
 from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
+from todoscale.instruments import RATE_LIMITED
 from todoscale.ops import throttle
 from todoscale.services.accounts import user_for_token
 
@@ -205,6 +206,8 @@ def _install_hooks(app: Flask, limiter: Limiter) -> None:
     def add_headers(response: Response) -> Response:
         if _never_limited():
             return response
+        if response.status_code == TooManyRequests.code:
+            RATE_LIMITED.labels("login" if g.get("login_throttled") else "limit").inc()
         throttle.settle_login()
         return _relative_reset(breaker.call(inject, response, default=response))
 

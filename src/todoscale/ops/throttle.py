@@ -25,6 +25,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from limits import RateLimitItem, parse
 from werkzeug.exceptions import TooManyRequests
 
+from todoscale.services.audit import security_event
 from todoscale.signals import password_checked
 
 logger = logging.getLogger(__name__)
@@ -245,7 +246,12 @@ def check_login(address: str) -> None:
     account = _login_account()
     if account is not None:
         throttle: LoginThrottle = current_app.extensions[EXTENSION]
-        g.login_attempt = throttle.reserve(account, address)
+        try:
+            g.login_attempt = throttle.reserve(account, address)
+        except LoginThrottled:
+            g.login_throttled = True
+            security_event("login.throttled", username=account)
+            raise
 
 
 def settle_login() -> None:

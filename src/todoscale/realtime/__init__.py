@@ -26,14 +26,18 @@ an expired session closes the connections it had opened, on every process.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import socketio as socketio_lib
 from flask import Flask
 from gevent import monkey
 
-from todoscale.config import ConfigurationError, broker_url
+from todoscale.config import ConfigurationError, broker_url, metrics_root
 from todoscale.extensions import socketio
-from todoscale.realtime.connection import RELAY_EXTENSION, on_connect, origin_check
+from todoscale.realtime.connection import RELAY_EXTENSION, on_connect, on_disconnect, origin_check
 from todoscale.realtime.events import EMITTER_EXTENSION, connect_receivers
+from todoscale.realtime.monitor import EXTENSION as MONITOR_EXTENSION
+from todoscale.realtime.monitor import LiveMonitor
 from todoscale.realtime.recheck import RECHECK_EXTENSION, Recheck
 from todoscale.realtime.transport import (
     DirectEmitter,
@@ -85,9 +89,12 @@ def _serve(app: Flask, url: str | None) -> Emitter:
     assert server is not None
     # Registered on this app's server (init_app made a new one), not kept for later apps.
     socketio.on_event("connect", on_connect)
+    socketio.on_event("disconnect", on_disconnect)
+    monitor = LiveMonitor(Path(metrics_root(app.config)))
+    app.extensions[MONITOR_EXTENSION] = monitor
     app.extensions[RECHECK_EXTENSION] = Recheck(app, server)
     if url is None:
         app.extensions[RELAY_EXTENSION] = RelayConsumer(
-            broker_url(app.config, app.instance_path), server
+            broker_url(app.config, app.instance_path), server, monitor
         )
-    return DirectEmitter(server)
+    return DirectEmitter(server, monitor)

@@ -10,6 +10,7 @@ from flask_socketio import join_room
 from socketio.exceptions import ConnectionRefusedError
 
 from todoscale.models import User
+from todoscale.realtime.monitor import EXTENSION as MONITOR_EXTENSION
 from todoscale.realtime.recheck import RECHECK_EXTENSION
 from todoscale.services.accounts import user_for_token
 
@@ -31,6 +32,10 @@ def on_connect(auth: Any = None) -> bool:
             "Authentication required: pass auth={'token': '<bearer token>'} or log in."
         )
     join_room(user_room(user.id))
+    monitor = current_app.extensions.get(MONITOR_EXTENSION)
+    if monitor is not None:
+        transport = request.environ.get("HTTP_UPGRADE", "polling") or "polling"
+        monitor.connected(request.sid, user.username, transport)  # type: ignore[attr-defined]
     relay = current_app.extensions.get(RELAY_EXTENSION)
     if relay is not None:
         relay.start_once()
@@ -44,6 +49,13 @@ def on_connect(auth: Any = None) -> bool:
         )
         recheck.start_once()
     return True
+
+
+def on_disconnect(*_: Any) -> None:
+    """A client left: the console and the connection gauge forget it."""
+    monitor = current_app.extensions.get(MONITOR_EXTENSION)
+    if monitor is not None:
+        monitor.disconnected(request.sid)  # type: ignore[attr-defined]
 
 
 def _token_user(auth: Any) -> User | None:

@@ -17,7 +17,9 @@ from flask import current_app
 from todoscale import signals
 from todoscale.api.schemas import job_json, list_json, todo_json
 from todoscale.extensions import db
+from todoscale.instruments import SOCKETIO_EMITTED
 from todoscale.models import Job, Todo, TodoList
+from todoscale.ops.tracing import event_span
 from todoscale.realtime.connection import user_room
 from todoscale.services.lists import describe, member_ids
 
@@ -47,7 +49,9 @@ def send(event: str, data: dict[str, Any], user_ids: Iterable[str]) -> None:
         return
     # Plain JSON values (RFC 3339 times, as the API writes them) travel through any queue.
     plain = json.loads(current_app.json.dumps(data))
-    emitter.emit(event, plain, rooms)
+    with event_span(event):
+        emitter.emit(event, plain, rooms)
+    SOCKETIO_EMITTED.labels(event).inc()
 
 
 def _receiver(function: Receiver) -> Receiver:

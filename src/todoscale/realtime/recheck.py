@@ -15,6 +15,7 @@ import threading
 import socketio
 from flask import Flask
 
+from todoscale.realtime.monitor import EXTENSION as MONITOR_EXTENSION
 from todoscale.services.accounts import user_for_token
 from todoscale.services.sessions import live_session_tokens
 
@@ -56,6 +57,9 @@ class Recheck:
                     closed = close_dead_connections(self._server, self.credentials)
                 if closed:
                     logger.info("closed %d Socket.IO connections whose login ended", closed)
+                monitor = self._app.extensions.get(MONITOR_EXTENSION)
+                if monitor is not None:
+                    monitor.write()
             except Exception:  # process boundary: the task must outlive a bad moment
                 logger.exception("re-checking Socket.IO connections failed")
 

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import kombu
 import socketio
 
+from todoscale.realtime.monitor import LiveMonitor, recipients
+
 logger = logging.getLogger(__name__)
 
 RELAY_QUEUE = "todoscale.events"
@@ -67,12 +69,17 @@ def queue_manager(url: str, *, write_only: bool) -> socketio.PubSubManager:
 class DirectEmitter:
     """Emits through a Socket.IO server or a write-only manager: both fan out on their own."""
 
-    def __init__(self, target: socketio.Server | socketio.PubSubManager) -> None:
+    def __init__(
+        self, target: socketio.Server | socketio.PubSubManager, monitor: LiveMonitor | None = None
+    ) -> None:
         self._target = target
+        self._monitor = monitor  # given with a server: count what it hands to its clients
 
     def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
         """Send `event` to `rooms` through the server or the message queue."""
         self._target.emit(event, data, namespace="/", room=rooms)
+        if self._monitor is not None:
+            self._monitor.delivered(event, rooms, recipients(self._target, rooms))
 
 
 class RelayEmitter:
@@ -109,9 +116,12 @@ class RelayConsumer:
     a migration) never take events off the queue.
     """
 
-    def __init__(self, url: str, server: socketio.Server) -> None:
+    def __init__(
+        self, url: str, server: socketio.Server, monitor: LiveMonitor | None = None
+    ) -> None:
         self._url = url
         self._server = server
+        self._monitor = monitor
         self._lock = threading.Lock()
         self._started = False
 
@@ -126,13 +136,13 @@ class RelayConsumer:
         while True:
             try:
                 with kombu.Connection(self._url) as connection:
-                    _drain(connection.SimpleQueue(RELAY_QUEUE), self._server)
+                    _drain(connection.SimpleQueue(RELAY_QUEUE), self._server, self._monitor)
             except Exception:  # process boundary: a background task must outlive a bad moment
                 logger.exception("the Socket.IO relay failed; retrying in a second")
                 self._server.sleep(1)
 
 
-def _drain(queue: Any, server: socketio.Server) -> None:
+def _drain(queue: Any, server: socketio.Server, monitor: LiveMonitor | None = None) -> None:
     while True:
         try:
             message = queue.get_nowait()
@@ -143,3 +153,5 @@ def _drain(queue: Any, server: socketio.Server) -> None:
         body = message.payload
         if time.time() - body["at"] <= RELAY_MAX_AGE_SECONDS:
             server.emit(body["event"], body["data"], namespace="/", room=body["rooms"])
+            if monitor is not None:
+                monitor.delivered(body["event"], body["rooms"], recipients(server, body["rooms"]))

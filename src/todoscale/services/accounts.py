@@ -22,6 +22,7 @@ from todoscale.cache import Codec, cached, invalidate, local_cache, remember
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
+from todoscale.services.audit import security_event
 from todoscale.services.rules import check_registration
 from todoscale.signals import password_checked, tokens_revoked, user_registered
 
@@ -113,7 +114,9 @@ def authenticate(username: str, password: str) -> User:
         user = None
     password_checked.send(authenticate, ok=user is not None)
     if user is None:
+        security_event("login.failed", username=username[:64])
         raise AuthenticationError("Wrong username or password.")
+    security_event("login.succeeded", user=user.username)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         db.session.commit()

@@ -12,10 +12,11 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 from flask import Flask, current_app
 
 from todoscale.config import broker_url
+from todoscale.ops.metrics import start_process
 from todoscale.signals import job_queued
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     _connect_receivers()
+    worker_process_init.connect(lambda **_: start_process(app), weak=False)
     return celery_app
 
 

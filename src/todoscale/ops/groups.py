@@ -1,0 +1,167 @@
+"""The host's metrics folder: one subfolder per process group, kept bounded.
+
+A process group is one server (granian's main process or gunicorn's master and their
+workers), one Socket.IO service or one Celery worker. The process that owns a group (the
+launcher: `todoscale serve`, gunicorn's master, `todoscale run`, the cluster) calls
+`start_group` before any worker exists: it wipes the subfolder, writes its own pid there
+and exports `PROMETHEUS_MULTIPROC_DIR`, which every worker inherits (prometheus_client picks
+multiprocess mode when it is imported, so the variable must come first).
+
+prometheus_client writes one file per metric type and pid and never removes any but the
+`live*` gauges (and those only through `mark_process_dead`, which needs gunicorn's
+`child_exit`; granian has no such hook). `sweep` does the rest, for any server: a group
+whose owner died is removed; a dead worker's counters and histograms are added into the
+group's `*_archive.db` files (so totals never go back) and its files deleted, gauges
+included. It runs under one lock at each scrape and when a worker starts, so the number of
+files stays at (live processes x types) + 2 however often workers are recycled.
+
+Only the standard library at import: gunicorn's master imports this before the variable is
+set. (A pid reused within moments of its process's death is the one case a sweep can get
+wrong; Linux hands out pids in order, so it takes a wrap-around of the whole pid space.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+OWNER_FILE = "owner"
+LOCK_FILE = ".lock"
+PROCESS_FILE = "process_{pid}.json"
+_PID_FILE = re.compile(r"^(?:[a-z]+_)+(\d+)\.(?:db|json)$")
+EXITS_METRIC = "todoscale_worker_exits"
+EXITS_HELP = "Worker processes of this group that exited (recycled, crashed or killed)."
+ARCHIVED_TYPES = ("counter", "histogram")
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of `pid` in clock ticks since boot (tells a reused pid apart), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    # fields[0] is the state; the start time is field 22 of the whole line (index 19 here).
+    if fields[0] in ("Z", "X"):
+        return None  # a zombie has exited; only its parent has not collected it yet
+    return fields[19]
+
+
+def alive(pid: int, start: str | None = None) -> bool:
+    """Whether `pid` runs (and, given `start`, is the same process that started then)."""
+    now = process_start(pid)
+    return now is not None and (start is None or now == start)
+
+
+def group_name(role: str, place: str) -> str:
+    """A group folder's name: its role and where it serves (`web-127-0-0-1-8000`)."""
+    return f"{role}-{re.sub(r'[^A-Za-z0-9]+', '-', place).strip('-')}"
+
+
+def start_group(root: str | os.PathLike[str], name: str, environ: MutableMapping[str, str]) -> Path:
+    """Own the group `name`: wipe its folder, note this process as owner, export the variable."""
+    folder = Path(root) / name
+    with locked(root):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        pid = os.getpid()
+        (folder / OWNER_FILE).write_text(f"{pid} {process_start(pid)}\n")
+    environ[MULTIPROC_ENV] = str(folder)
+    return folder
+
+
+@contextlib.contextmanager
+def locked(root: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the host's metrics lock: sweeps and scrapes never see a half-moved file."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with open(Path(root) / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def groups(root: str | os.PathLike[str]) -> list[Path]:
+    """The group folders under `root` (those with an owner file)."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    return sorted(path for path in base.iterdir() if (path / OWNER_FILE).is_file())
+
+
+def owner(folder: Path) -> tuple[int, str | None] | None:
+    """The owner's pid and start time, as `start_group` wrote them."""
+    try:
+        pid, _, start = (folder / OWNER_FILE).read_text().strip().partition(" ")
+        return int(pid), (start if start and start != "None" else None)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def pid_of(path: Path) -> int | None:
+    """The pid in a metrics file's name (`counter_123.db`), None for archives and others."""
+    match = _PID_FILE.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def sweep(root: str | os.PathLike[str]) -> None:
+    """Remove the groups whose owner died, and fold every dead worker's files into archives."""
+    with locked(root):
+        for folder in groups(root):
+            held = owner(folder)
+            if held is None or not alive(*held):
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                compact(folder)
+
+
+def compact(folder: Path) -> int:
+    """Fold the files of dead pids into the archives (hold `locked`); return how many pids."""
+    dead = {pid for path in folder.iterdir() if (pid := pid_of(path)) and not alive(pid)}
+    for pid in sorted(dead):
+        retire(folder, pid)
+    return len(dead)
+
+
+def retire(folder: Path, pid: int) -> None:
+    """Add a dead pid's counters and histograms to the archives, count its exit, drop its files."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key  # only after the variable is set
+
+    for typ in ARCHIVED_TYPES:
+        source = folder / f"{typ}_{pid}.db"
+        if typ != "counter" and not source.exists():
+            continue
+        archive = MmapedDict(str(folder / f"{typ}_archive.db"))
+        try:
+            if source.exists():
+                for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(source)):
+                    current, _ = archive.read_value(key)
+                    archive.write_value(key, current + value, 0.0)
+            if typ == "counter":  # every exit counts, whether or not it counted anything
+                key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP)
+                current, _ = archive.read_value(key)
+                archive.write_value(key, current + 1, 0.0)
+        finally:
+            archive.close()
+    for path in folder.iterdir():
+        if pid_of(path) == pid:
+            path.unlink(missing_ok=True)
+
+
+def announce(folder: Path, pid: int, details: dict[str, object]) -> None:
+    """Describe a process of the group (kind, start time) for the admin's process table."""
+    (folder / PROCESS_FILE.format(pid=pid)).write_text(json.dumps({"pid": pid, **details}))
+
+
+def current_group() -> Path | None:
+    """This process's group folder, when its launcher set one up."""
+    value = os.environ.get(MULTIPROC_ENV)
+    return Path(value) if value else None

@@ -1,0 +1,42 @@
+"""Security events: one JSON line each, on the `todoscale.security` logger.
+
+Logins and their failures, throttling, token and session revocation, admin roles and every
+admin action go through `security_event`, so they can be shipped or alerted on apart from
+the request lines (filter on `"logger": "todoscale.security"`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import has_request_context, request
+
+from todoscale.signals import sessions_ended, tokens_revoked
+
+logger = logging.getLogger("todoscale.security")
+
+# A failure worth someone's attention is logged a level higher than a routine event.
+WARNING_EVENTS = frozenset({"login.failed", "login.throttled", "admin.denied"})
+
+
+def security_event(event: str, **fields: Any) -> None:
+    """Log one security event with its fields (user, target...) and the client's address."""
+    level = logging.WARNING if event in WARNING_EVENTS else logging.INFO
+    if has_request_context():
+        fields.setdefault("address", request.remote_addr)
+    logger.log(level, event, extra={"event": event, "security": True, **fields})
+
+
+def _tokens_revoked(sender: object, *, user_id: str, **_: Any) -> None:
+    security_event("tokens.revoked", user_id=user_id, how=getattr(sender, "__name__", "?"))
+
+
+def _sessions_ended(sender: object, *, user_id: str, **_: Any) -> None:
+    security_event("sessions.ended", user_id=user_id, how=getattr(sender, "__name__", "?"))
+
+
+def connect_receivers() -> None:
+    """Log revocations the services announce (connecting again is a no-op)."""
+    tokens_revoked.connect(_tokens_revoked, weak=False)
+    sessions_ended.connect(_sessions_ended, weak=False)

@@ -171,7 +171,8 @@ def _pages_in_chinese(app, ann, ben):
     yield home
     yield ann.get(older.replace("&amp;", "&"))
     yield ann.get(f"/todos/{todo_id}/edit")
-    yield ann.post(f"/todos/{todo_id}/edit", {"title": "", "due_at": "soon"})
+    yield ann.post(f"/todos/{todo_id}/edit", {"title": "", "due_at": "soon", "version": "1"})
+    yield ann.post(f"/todos/{todo_id}/edit", {"title": "改了", "version": "0"})  # stale: 409
     yield ann.post(f"/lists/{family}/todos", {"title": " ", "notes": "长" * 10_001})
     yield ann.post("/lists", {"name": ""})
     yield ann.get(f"/lists/{family}/settings")

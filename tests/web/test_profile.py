@@ -89,3 +89,33 @@ def test_log_out_everywhere(app, ann):
     assert "You have logged out everywhere." in response.get_data(as_text=True)
     assert second.get("/").status_code == 302
     assert ann.get("/").status_code == 302
+
+
+def test_time_zone_choice_is_saved_and_wins_over_the_browser(ann):
+    ann.client.set_cookie("todoscale_tz", "Europe/Paris")
+    html = ann.text("/profile")
+    assert '<option selected value="">As my browser says (France Time)</option>' in html
+    assert '<optgroup label="Asia">' in html and ">China (Shanghai) Time</option>" in html
+
+    response = ann.post("/profile/time-zone", {"time_zone": "Asia/Tokyo"}, follow_redirects=True)
+
+    html = response.get_data(as_text=True)
+    assert "Time zone saved." in html and 'data-time-zone="Asia/Tokyo"' in html
+    assert '<option selected value="Asia/Tokyo">Japan Time</option>' in html
+    ann.post("/profile/time-zone", {"time_zone": ""})
+    assert 'data-time-zone="Europe/Paris"' in ann.text("/profile")
+
+
+def test_an_unknown_time_zone_is_refused(ann, row_counts):
+    response = ann.post("/profile/time-zone", {"time_zone": "Mars/Olympus_Mons"})
+    assert response.status_code == 422
+    assert "must be a time zone such as Asia/Shanghai" in response.get_data(as_text=True)
+    assert 'data-time-zone="UTC"' in ann.text("/")
+
+
+def test_time_zones_are_named_in_the_users_language(ann):
+    ann.post("/profile/language", {"locale": "zh_Hans"})
+    html = ann.text("/profile")
+    assert ">中国\uff08上海\uff09时间</option>" in html  # Babel's name, full-width brackets
+    assert '<optgroup label="亚洲">' in html
+    assert "时间以协调世界时显示" in html

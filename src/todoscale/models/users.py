@@ -25,6 +25,8 @@ class User(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     # The language the user chose for the web UI (`en`, `zh_Hans`); None: follow the browser.
     locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The IANA time zone the web UI shows and takes times in; None: the browser's.
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ApiToken(db.Model):  # type: ignore[name-defined]

@@ -1,4 +1,4 @@
-"""A user's own settings: language and password."""
+"""A user's own settings: language, time zone and password."""
 
 from __future__ import annotations
 
@@ -9,13 +9,21 @@ from todoscale.exceptions import AuthenticationError, ValidationError
 from todoscale.extensions import db
 from todoscale.models import User, WebSession
 from todoscale.services.accounts import AUTH_SCOPE, authenticate, hash_password
-from todoscale.services.rules import Message, check_locale, check_password
+from todoscale.services.rules import Message, check_locale, check_password, check_time_zone
 from todoscale.signals import sessions_ended
 
 
 def set_locale(actor: User, locale: str | None) -> User:
     """Save the language the web UI speaks to `actor`; None follows the browser again."""
     actor.locale = check_locale(locale) if locale else None
+    db.session.commit()
+    invalidate(AUTH_SCOPE)  # token lookups cache the user row
+    return actor
+
+
+def set_time_zone(actor: User, time_zone: str | None) -> User:
+    """Save the time zone the web UI shows `actor` times in; None follows the browser again."""
+    actor.time_zone = check_time_zone(time_zone) if time_zone else None
     db.session.commit()
     invalidate(AUTH_SCOPE)  # token lookups cache the user row
     return actor

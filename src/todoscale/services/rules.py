@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import pytz
+
 from todoscale.exceptions import ValidationError
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]{3,32}$"
@@ -63,6 +65,13 @@ def check_locale(locale: str) -> str:
     if locale not in LOCALES:
         raise ValidationError({"locale": [Message("must be one of the offered languages")]})
     return locale
+
+
+def check_time_zone(time_zone: str) -> str:
+    """An IANA time zone name, as the tz database (pytz's, Flask-Babel's) knows it."""
+    if time_zone not in pytz.all_timezones_set:
+        raise ValidationError({"time_zone": [Message("must be a time zone such as Asia/Shanghai")]})
+    return time_zone
 
 
 def check_text(field: str, value: str, *, maximum: int, trim: bool, minimum: int = 1) -> str:

@@ -298,9 +298,15 @@ def _apply(actor: User, todo: Todo, changes: dict[str, Any]) -> bool:
 
 
 def edit_todo(
-    actor: User, todo_id: str, changes: dict[str, Any], *, if_match: str | None = None
+    actor: User,
+    todo_id: str,
+    changes: dict[str, Any],
+    *,
+    if_match: str | None = None,
+    version: int | None = None,
 ) -> Todo:
-    """Change some fields of a todo; with `if_match`, only if it is still that version.
+    """Change some fields of a todo; with `if_match` (an ETag, the API's) or `version` (the
+    web form's), only if it is still that version.
 
     The UPDATE itself is conditional on the version read (SQLAlchemy's version counter),
     so a concurrent writer that got in first makes this one fail with 412, never vanish.
@@ -309,7 +315,10 @@ def edit_todo(
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     todo = visible_todo(actor, todo_id)
-    if if_match is not None and not _matches(if_match, todo):
+    stale = (if_match is not None and not _matches(if_match, todo)) or (
+        version is not None and version != todo.version
+    )
+    if stale:
         raise PreconditionFailedError("The todo has changed since you read it; fetch it again.")
     previous_list_id = todo.list_id
     try:

@@ -1,8 +1,8 @@
-"""The user's own page: language, password, and logging out everywhere."""
+"""The user's own page: language, time zone, password, and logging out everywhere."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import refresh
@@ -10,18 +10,32 @@ from flask_babel import refresh
 from todoscale.exceptions import ValidationError
 from todoscale.services import profile, sessions
 from todoscale.web.access import current_user, login_required, show_errors
-from todoscale.web.forms import LanguageForm, PasswordForm
+from todoscale.web.forms import LanguageForm, PasswordForm, TimeZoneForm
+from todoscale.web.zones import zone_choices, zone_label
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
 
 
+def _time_zone_form(form: TimeZoneForm | None = None) -> TimeZoneForm:
+    form = form or TimeZoneForm(formdata=None, time_zone=current_user().time_zone or "")
+    browser = g.get("browser_time_zone")
+    follow = _("As my browser says (%(zone)s)", zone=zone_label(browser)) if browser else None
+    form.time_zone.choices = zone_choices(follow or _("As my browser says"))
+    return form
+
+
 def _page(
-    *, language: LanguageForm | None = None, password: PasswordForm | None = None, status: int = 200
+    *,
+    language: LanguageForm | None = None,
+    time_zone: TimeZoneForm | None = None,
+    password: PasswordForm | None = None,
+    status: int = 200,
 ) -> ResponseReturnValue:
     user = current_user()
     return render_template(
         "web/profile.html",
         language_form=language or LanguageForm(formdata=None, locale=user.locale or ""),
+        time_zone_form=_time_zone_form(time_zone),
         password_form=password or PasswordForm(formdata=None),
         session_count=sessions.count_user_sessions(user),
     ), status
@@ -45,6 +59,23 @@ def language() -> ResponseReturnValue:
     refresh()  # the message that confirms it is already in the new language
     flash(_("Language saved."), "success")
     return redirect(url_for(".index"))
+
+
+@bp.post("/time-zone")
+@login_required
+def time_zone() -> ResponseReturnValue:
+    """Save the time zone the pages show and take times in."""
+    form = TimeZoneForm()
+    if form.validate_on_submit():
+        try:
+            profile.set_time_zone(current_user(), form.time_zone.data or None)
+        except ValidationError as exc:
+            show_errors(form, exc.errors)
+        else:
+            refresh()  # the page it leads to shows times in the new zone
+            flash(_("Time zone saved."), "success")
+            return redirect(url_for(".index"))
+    return _page(time_zone=form, status=422)
 
 
 @bp.post("/password")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -81,8 +80,13 @@ def mark_all_read(actor: User) -> int:
     return int(changed.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def email_notification(notification_id: str, mailer: Sender, *, base_url: str = "") -> bool:
-    """Email a reminder to its user once; False when it was already emailed (or is gone).
+# Words an email for its reader: (notification, its user) -> (subject, body).
+Compose = Callable[[Notification, User], tuple[str, str]]
+
+
+def email_notification(notification_id: str, mailer: Sender, compose: Compose) -> bool:
+    """Email a reminder to its user once, worded by `compose`; False when it was already
+    emailed (or is gone).
 
     Claimed by a conditional UPDATE of `emailed_at`, committed BEFORE talking to the mail
     server: holding the transaction open through SMTP would hold SQLite's write lock for as
@@ -91,14 +95,14 @@ def email_notification(notification_id: str, mailer: Sender, *, base_url: str = 
     (at most once): the in-app notification is the one that must not be lost.
     """
     row = db.session.execute(
-        select(Notification, User.email)
+        select(Notification, User)
         .join(User, User.id == Notification.user_id)
         .where(Notification.id == notification_id)
     ).first()
     if row is None or row[0].emailed_at is not None:
         db.session.rollback()
         return False
-    notification, email = row
+    notification, user = row
     claimed_at = utcnow()
     claimed = db.session.execute(
         update(Notification)
@@ -109,7 +113,8 @@ def email_notification(notification_id: str, mailer: Sender, *, base_url: str = 
     if not claimed.rowcount:  # type: ignore[attr-defined]
         db.session.rollback()
         return False
-    subject, body = reminder_email(notification, base_url)
+    subject, body = compose(notification, user)
+    email = user.email
     db.session.commit()
     try:
         mailer.send(email, subject, body)
@@ -123,17 +128,3 @@ def email_notification(notification_id: str, mailer: Sender, *, base_url: str = 
         db.session.commit()
         raise
     return True
-
-
-def reminder_email(notification: Notification, base_url: str) -> tuple[str, str]:
-    """The subject and plain-text body of a reminder email."""
-    due = _when(notification.due_at)
-    lines = [f"“{notification.title}” is due {due}.", ""]
-    if base_url and notification.list_id:
-        lines += ["Open the list:", f"{base_url.rstrip('/')}/lists/{notification.list_id}", ""]
-    lines.append("— todoscale")
-    return f"Reminder: {notification.title}", "\n".join(lines)
-
-
-def _when(moment: datetime | None) -> str:
-    return "soon" if moment is None else moment.strftime("at %H:%M UTC on %Y-%m-%d")

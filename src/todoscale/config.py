@@ -219,6 +219,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Lifetime of an API token in seconds.",
     ),
     Setting(
+        "TODOSCALE_TOKEN_LAST_USED_SECONDS",
+        "TOKEN_LAST_USED_SECONDS",
+        float,
+        "300",
+        'How precise a token\'s "last used" time is: each process writes it at most this '
+        "often per token, outside the request's transaction.",
+    ),
+    Setting(
         "TODOSCALE_MAX_JSON_BYTES",
         "MAX_JSON_BYTES",
         int,
@@ -385,6 +393,7 @@ class Config:
     DB_POOL_TIMEOUT = 10
     DB_STATEMENT_TIMEOUT_MS = 5000
     TOKEN_TTL_SECONDS = 24 * 3600
+    TOKEN_LAST_USED_SECONDS = 300.0
     REDIS_URL: str | None = None
     BROKER_URL: str | None = None
     PUBLIC_URL: str | None = None

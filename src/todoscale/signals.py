@@ -10,7 +10,9 @@ _signals = Namespace()
 
 # sender: services.accounts.register_user; kwargs: user
 user_registered = _signals.signal("user-registered")
-# sender: services.accounts.revoke_tokens / revoke_token; kwargs: user_id
+# sender: services.accounts.revoke_token, services.tokens (revoke_user_token,
+# revoke_user_tokens), services.sessions.end_user_sessions,
+# services.profile.change_password; kwargs: user_id
 tokens_revoked = _signals.signal("tokens-revoked")
 # sender: services.sessions.end_user_sessions, services.profile.change_password; kwargs: user_id
 sessions_ended = _signals.signal("sessions-ended")

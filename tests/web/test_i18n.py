@@ -180,6 +180,7 @@ def _pages_in_chinese(app, ann, ben):
     yield ann.post(f"/lists/{family}/members", {"username": "nobody"})
     yield ann.post(f"/lists/{family}/members", {"username": "ben"})
     yield ann.post(f"/lists/{ann.inbox_id()}/delete", follow_redirects=True)
+    ann.api_token()  # the profile lists it
     yield ann.get("/profile")
     yield ann.get("/notifications")
     yield ann.post("/notifications/read", follow_redirects=True)

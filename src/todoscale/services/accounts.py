@@ -115,7 +115,7 @@ def issue_token(user: User) -> tuple[str, datetime]:
 _USERS, _TOKENS = User.__table__, ApiToken.__table__
 # Built once: the hot path of every API request. Core, not ORM loading, keeps it cheap.
 _USER_FOR_TOKEN = (
-    select(_USERS, _TOKENS.c.expires_at.label("token_expires_at"))
+    select(_USERS, _TOKENS.c.expires_at.label("token_expires_at"), _TOKENS.c.id.label("token_id"))
     .join(_TOKENS, _TOKENS.c.user_id == _USERS.c.id)
     .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.expires_at > bindparam("now"))
 )
@@ -124,7 +124,13 @@ AUTH_SCOPE = "auth"
 
 
 def user_for_token(token: str) -> User | None:
-    """Return the user a live token belongs to, or None (unknown, expired or revoked).
+    """Return the user a live token belongs to, or None (unknown, expired or revoked)."""
+    found = authenticate_token(token)
+    return None if found is None else found[0]
+
+
+def authenticate_token(token: str) -> tuple[User, str] | None:
+    """The user a live token belongs to and the token's id, or None.
 
     The user comes back detached: read-only for the request, never inserted again.
     Lookups are cached, unknown tokens too (a flood of made-up tokens does not reach
@@ -142,11 +148,12 @@ def user_for_token(token: str) -> User | None:
     if found is None:
         return None
     fields = dict(found)
+    token_id = fields.pop("token_id")
     if fields.pop("token_expires_at") <= now:
         return None
     user = User(**fields)
     make_transient_to_detached(user)
-    return user
+    return user, token_id
 
 
 def _lookup(digest: str, now: datetime) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, or_, select, update
 
 from todoscale.extensions import db
 from todoscale.models import User, WebSession, utcnow
+from todoscale.services.tokens import announce_revoked, delete_user_tokens
 from todoscale.signals import sessions_ended
 
 # last_seen_at is written at most this often per session: the idle timeout is counted
@@ -144,9 +145,12 @@ def end_session(token: str) -> None:
 
 
 def end_user_sessions(actor: User) -> int:
-    """End every session of `actor` on every device (log out everywhere); return how many."""
+    """Log out everywhere: end every session of `actor` on every device and revoke every
+    API token, in one transaction; return how many sessions ended."""
     result = db.session.execute(delete(WebSession).where(WebSession.user_id == actor.id))
+    delete_user_tokens(actor.id)
     db.session.commit()
+    announce_revoked(end_user_sessions, actor.id)
     sessions_ended.send(end_user_sessions, user_id=actor.id)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -1,4 +1,5 @@
-"""The user's own page: language, time zone, password, and logging out everywhere."""
+"""The user's own page: language, time zone, password, API tokens, and logging out
+everywhere."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import refresh
 
 from todoscale.exceptions import ValidationError
-from todoscale.services import profile, sessions
+from todoscale.services import profile, sessions, tokens
 from todoscale.web.access import current_user, login_required, show_errors
 from todoscale.web.forms import LanguageForm, PasswordForm, TimeZoneForm
 from todoscale.web.zones import zone_choices, zone_label
@@ -38,6 +39,7 @@ def _page(
         time_zone_form=_time_zone_form(time_zone),
         password_form=password or PasswordForm(formdata=None),
         session_count=sessions.count_user_sessions(user),
+        tokens=tokens.list_tokens(user),
     ), status
 
 
@@ -97,10 +99,20 @@ def password() -> ResponseReturnValue:
     return _page(password=form, status=422)
 
 
+@bp.post("/tokens/<token_id>/revoke")
+@login_required
+def revoke_token(token_id: str) -> ResponseReturnValue:
+    """Revoke one of the user's API tokens (a 404 page for any other id)."""
+    tokens.revoke_user_token(current_user(), token_id)
+    flash(_("The token is revoked: it no longer works anywhere."), "success")
+    return redirect(url_for(".index"))
+
+
 @bp.post("/sessions")
 @login_required
 def end_sessions() -> ResponseReturnValue:
-    """Log out everywhere: every session of the user ends at once, this one too."""
+    """Log out everywhere: every session of the user ends at once, this one too, and every
+    API token is revoked."""
     sessions.end_user_sessions(current_user())
     session.clear()
     flash(_("You have logged out everywhere."), "success")

@@ -40,6 +40,6 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     )
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
     # Coarse: written at most once per TOKEN_LAST_USED_SECONDS (services.tokens).
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

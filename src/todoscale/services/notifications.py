@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 
 from todoscale.exceptions import NotFoundError
 from todoscale.extensions import db
 from todoscale.mail import Sender
 from todoscale.models import Notification, User, utcnow
+from todoscale.services.batches import delete_in_batches
 from todoscale.services.pagination import decode_cursor, encode_cursor
 
 
@@ -78,6 +81,14 @@ def mark_all_read(actor: User) -> int:
     )
     db.session.commit()
     return int(changed.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def purge_old_notifications(now: datetime | None = None) -> int:
+    """Delete notifications older than NOTIFICATION_RETENTION_DAYS, read or not (beat's
+    purge runs it); return how many."""
+    days = timedelta(days=current_app.config["NOTIFICATION_RETENTION_DAYS"])
+    table = Notification.__table__
+    return delete_in_batches(table, table.c.created_at < (now or utcnow()) - days)
 
 
 # Words an email for its reader: (notification, its user) -> (subject, body).

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 
 from todoscale.extensions import db
 from todoscale.models import User, WebSession, utcnow
+from todoscale.services.batches import delete_in_batches
 from todoscale.services.tokens import announce_revoked, delete_user_tokens
 from todoscale.signals import sessions_ended
 
@@ -89,16 +90,22 @@ def live_session_tokens(tokens: Iterable[str]) -> set[str]:
     return {by_digest[digest] for digest in live}
 
 
-def _purge_expired() -> None:
-    limits, now = lifetimes(), utcnow()
-    db.session.execute(
-        delete(WebSession).where(
-            or_(
-                WebSession.last_seen_at < now - limits.idle,
-                WebSession.created_at < now - limits.absolute,
-            )
-        )
+def _expired(now: datetime) -> ColumnElement[bool]:
+    """The sessions unused past the idle timeout or older than the absolute lifetime."""
+    limits = lifetimes()
+    return or_(
+        WebSession.last_seen_at < now - limits.idle,
+        WebSession.created_at < now - limits.absolute,
     )
+
+
+def _purge_expired() -> None:
+    db.session.execute(delete(WebSession).where(_expired(utcnow())))
+
+
+def purge_expired_sessions(now: datetime | None = None) -> int:
+    """Delete the sessions that have ended by time (beat's purge runs it); return how many."""
+    return delete_in_batches(WebSession.__table__, _expired(now or utcnow()))
 
 
 def start_session(

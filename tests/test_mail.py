@@ -44,6 +44,15 @@ def test_a_mailer_sends_through_the_server_with_login(smtp, tls):
     assert received.message.get_content().strip() == "“Pay rent” is due soon."
 
 
+def test_a_subject_with_line_breaks_goes_out_on_one_line_and_adds_no_header(smtp, tls):
+    mailer = mail.Mailer(smtp.url(), "todoscale@example.com", timeout=5, context=tls[1])
+    mailer.send("mia@example.com", "Reminder: Pay\nrent\r\nBcc: all@example.com", "body")
+    [received] = smtp.messages
+    assert received.message["Subject"] == "Reminder: Pay rent Bcc: all@example.com"
+    assert received.message["Bcc"] is None
+    assert received.rcpt_to == ["mia@example.com"]
+
+
 def test_wrong_credentials_and_refusals_raise_mail_errors(smtp, tls):
     wrong = mail.Mailer(
         f"smtp://mailer:nope@127.0.0.1:{smtp.port}", "a@example.com", context=tls[1]

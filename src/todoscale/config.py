@@ -163,6 +163,29 @@ SETTINGS: tuple[Setting, ...] = (
         "How often beat looks for todos coming due.",
     ),
     Setting(
+        "TODOSCALE_PURGE_INTERVAL_SECONDS",
+        "PURGE_INTERVAL_SECONDS",
+        float,
+        "3600",
+        "How often beat deletes what has outlived its retention: finished jobs, expired "
+        "tokens and sessions, old notifications.",
+    ),
+    Setting(
+        "TODOSCALE_JOB_RETENTION_DAYS",
+        "JOB_RETENTION_DAYS",
+        float,
+        "7",
+        "A finished job (succeeded or failed), with its export file, is deleted this many "
+        "days after it finished.",
+    ),
+    Setting(
+        "TODOSCALE_NOTIFICATION_RETENTION_DAYS",
+        "NOTIFICATION_RETENTION_DAYS",
+        float,
+        "90",
+        "A notification, read or not, is deleted this many days after it was made.",
+    ),
+    Setting(
         "TODOSCALE_SMTP_URL",
         "SMTP_URL",
         str,
@@ -238,6 +261,14 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "86400",
         "Lifetime of an API token in seconds.",
+    ),
+    Setting(
+        "TODOSCALE_TOKEN_LAST_USED_SECONDS",
+        "TOKEN_LAST_USED_SECONDS",
+        float,
+        "300",
+        'How precise a token\'s "last used" time is: each process writes it at most this '
+        "often per token, outside the request's transaction.",
     ),
     Setting(
         "TODOSCALE_MAX_JSON_BYTES",
@@ -452,6 +483,7 @@ class Config:
     DB_STATEMENT_TIMEOUT_MS = 5000
     TOKEN_TTL_SECONDS = 24 * 3600
     ENCRYPTION_KEYS: list[str] | None = None
+    TOKEN_LAST_USED_SECONDS = 300.0
     REDIS_URL: str | None = None
     BROKER_URL: str | None = None
     PUBLIC_URL: str | None = None
@@ -461,6 +493,9 @@ class Config:
     JOB_SWEEP_SECONDS = 15.0
     REMINDER_WINDOW_MINUTES = 15
     REMINDER_INTERVAL_SECONDS = 60.0
+    PURGE_INTERVAL_SECONDS = 3600.0
+    JOB_RETENTION_DAYS = 7.0
+    NOTIFICATION_RETENTION_DAYS = 90.0
     SMTP_URL: str | None = None
     MAIL_FROM = "todoscale@localhost"
     SOCKETIO_MESSAGE_QUEUE: str | None = None

@@ -33,12 +33,22 @@ class Sender(Protocol):
         ...
 
 
+def one_line(value: str) -> str:
+    """`value` with every run of white space, line breaks included, as one space.
+
+    A header cannot hold a line break (the email library refuses one: a todo titled
+    "a\nb" crashed the reminder task), and must not: a break would start a header of the
+    sender's choosing (header injection).
+    """
+    return " ".join(value.split())
+
+
 def compose(sender: str, to: str, subject: str, body: str) -> EmailMessage:
-    """A plain-text UTF-8 email with a fresh Message-ID."""
+    """A plain-text UTF-8 email with a fresh Message-ID; the subject on one line."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = one_line(subject)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     message.set_content(body)
     return message

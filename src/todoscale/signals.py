@@ -14,7 +14,9 @@ user_registered = _signals.signal("user-registered")
 # sender: services.accounts.authenticate, after verifying a password; kwargs: ok (bool).
 # The login throttle counts failed verifications by it.
 password_checked = _signals.signal("password-checked")
-# sender: services.accounts.revoke_tokens / revoke_token; kwargs: user_id
+# sender: services.accounts.revoke_token, services.tokens (revoke_user_token,
+# revoke_user_tokens), services.sessions.end_user_sessions,
+# services.profile.change_password; kwargs: user_id
 tokens_revoked = _signals.signal("tokens-revoked")
 # sender: services.sessions.end_user_sessions, services.profile.change_password; kwargs: user_id
 sessions_ended = _signals.signal("sessions-ended")

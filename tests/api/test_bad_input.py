@@ -249,6 +249,25 @@ def test_due_at_without_a_time_zone_or_not_a_string_is_422(world, row_counts, en
     assert row_counts() == before
 
 
+@pytest.mark.parametrize("endpoint", [ENDPOINTS[4], ENDPOINTS[5]], ids=IDS[4:])
+def test_due_at_past_the_range_of_time_is_422_not_500(world, row_counts, endpoint):
+    before = row_counts()
+
+    for due_at in [
+        "9999-12-31T23:00:00-05:00",  # past year 9999 once in UTC: an OverflowError before
+        "0001-01-01T01:00:00+05:00",
+        "9999-12-31T00:00:00Z",  # inside datetime's range, but no zone east of UTC shows it
+    ]:
+        response = _send(world, endpoint, json={**endpoint.valid, "due_at": due_at})
+        problem = _assert_problem(response, 422, due_at)
+        assert problem["errors"]["due_at"] == ["must be between 0001-01-02 and 9999-12-30 (UTC)"]
+
+    assert row_counts() == before
+    response = _send(world, endpoint, json={**endpoint.valid, "due_at": "9999-12-30T12:00:00Z"})
+    assert response.status_code == endpoint.success
+    assert response.get_json()["due_at"] == "9999-12-30T12:00:00Z"
+
+
 def _streamed(account, method: str, url: str, body: bytes) -> Any:
     """Send `body` as a chunked request: no Content-Length, as a WSGI server hands it on."""
     headers = {

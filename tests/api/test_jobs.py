@@ -4,12 +4,16 @@ and through a real worker: tests/tasks/test_worker.py)."""
 from __future__ import annotations
 
 import io
+import re
+import urllib.request
 
 import orjson
 import pytest
+from werkzeug.http import parse_options_header
 from werkzeug.test import EnvironBuilder
 
 from tests.conftest import assert_shape
+from tests.realtime.conftest import SocketServer, queue_env, running
 from todoscale.api.schemas import JobRead
 from todoscale.services import jobs
 
@@ -102,8 +106,36 @@ def test_the_result_is_409_until_done_then_an_attachment(app, alice):
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert response.headers["Content-Disposition"].startswith('attachment; filename="todos-')
+    disposition, names = parse_options_header(response.headers["Content-Disposition"])
+    assert disposition == "attachment"
+    assert re.fullmatch(r"todos-\d{8}T\d{6}Z\.csv", names["filename"])
     assert response.data.decode().splitlines()[1].startswith("Inbox,Milk,")
+
+
+def test_an_export_of_a_list_with_a_chinese_name_downloads_from_a_real_server(app, alice, tmp_path):
+    """The name went into Content-Disposition as it was: gunicorn could not encode the
+    header, and closed the connection without a response."""
+    list_id = alice.post("/api/v1/lists", json={"name": "购物清单"}).get_json()["id"]
+    alice.add_todo("牛奶", list_id=list_id)
+    job = alice.post("/api/v1/exports", json={"format": "csv", "list_id": list_id}).get_json()
+    _run(app, job["id"])
+    path = f"/api/v1/jobs/{job['id']}/result"
+
+    with running(
+        SocketServer(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, queue_env(app))
+    ) as s:
+        request = urllib.request.Request(s.url + path, headers=alice.headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, header, body = response.status, response.headers, response.read()
+
+    assert status == 200
+    raw = header["Content-Disposition"]
+    assert raw.isascii(), raw
+    disposition, names = parse_options_header(raw)  # filename* decoded, as a browser does
+    assert disposition == "attachment"
+    assert re.fullmatch(r"购物清单-\d{8}T\d{6}Z\.csv", names["filename"]), raw
+    assert re.search(r"; filename=-?\d{8}T\d{6}Z\.csv;", raw), raw  # the ASCII fallback
+    assert "牛奶" in body.decode()
 
 
 def test_an_import_is_accepted_and_runs(app, alice):

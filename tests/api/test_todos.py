@@ -5,9 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import delete, event, insert
 
 from tests.conftest import assert_shape
 from todoscale.api.schemas import TodoPage, TodoRead
+from todoscale.cache import invalidate
+from todoscale.extensions import db
+from todoscale.models import Membership, TodoList, new_id
+from todoscale.services.lists import member_scope
 
 TODOS = "/api/v1/todos"
 MISSING = "0" * 32
@@ -365,6 +370,72 @@ def test_listing_without_list_id_covers_every_visible_list(alice, bob):
     items = _page(alice, limit=100).get_json()["items"]
 
     assert [item["id"] for item in items] == [theirs["id"], own_list["id"], mine["id"]]
+
+
+def test_listing_across_more_lists_than_sqlite_compounds_works(app, alice):
+    """600 lists: past SQLite's 500-part compound SELECT (a 500 before), on both engines."""
+    now = datetime.now(UTC)
+    lists = [{"id": new_id(), "name": f"L{n}", "created_at": now} for n in range(600)]
+    user_id = alice.user["id"]
+    with app.app_context():
+        db.session.execute(
+            insert(TodoList), [{**row, "owner_id": user_id, "is_default": False} for row in lists]
+        )
+        db.session.execute(
+            insert(Membership),
+            [{"list_id": row["id"], "user_id": user_id, "role": "owner"} for row in lists],
+        )
+        db.session.commit()
+        invalidate(member_scope(user_id))
+    # Two todos in each of eight lists spread over the 600, created in an interleaved order.
+    chosen = [lists[n]["id"] for n in (0, 99, 199, 200, 350, 401, 598, 599)]
+    created = [alice.add_todo(f"t{n}", list_id=chosen[n % 8]) for n in range(16)]
+    newest_first = [todo["id"] for todo in reversed(created)]
+
+    assert [t["id"] for t in _page(alice, limit=100).get_json()["items"]] == newest_first
+    paged, cursor = [], None
+    while True:
+        body = _page(alice, limit=3, **({"cursor": cursor} if cursor else {})).get_json()
+        paged += [t["id"] for t in body["items"]]
+        if not (cursor := body["next_cursor"]):
+            break
+    assert paged == newest_first
+    completed = _page(alice, limit=5, completed="false").get_json()["items"]
+    assert [t["id"] for t in completed] == newest_first[:5]
+
+
+def test_creating_a_todo_in_a_list_deleted_meanwhile_is_404(app, alice, row_counts):
+    """The list is deleted after the visibility check, before the insert (an IntegrityError
+    and a 500 before); moving a todo into such a list likewise."""
+    doomed, other = _new_list(alice, "Doomed"), _new_list(alice, "Other")
+    todo = alice.add_todo("Stay", list_id=other)
+    with app.app_context():
+        engine = db.engine
+
+    pending: list[str] = []
+
+    def delete_the_list_first(conn, cursor, statement, parameters, context, executemany):
+        if pending and statement.startswith(("INSERT INTO todos", "UPDATE todos")):
+            list_id = pending.pop()
+            with engine.begin() as other:  # another request deletes the list, and commits first
+                other.execute(delete(Membership).where(Membership.list_id == list_id))
+                other.execute(delete(TodoList).where(TodoList.id == list_id))
+
+    before = row_counts()
+    event.listen(engine, "before_cursor_execute", delete_the_list_first)
+    try:
+        pending.append(doomed)
+        response = alice.post(TODOS, json={"title": "Too late", "list_id": doomed})
+        assert response.status_code == 404, response.get_json()
+        assert response.get_json()["detail"] == "No such list: it was deleted."
+        assert row_counts()["todos"] == before["todos"]
+
+        pending.append(doomed := _new_list(alice, "Doomed again"))
+        moved = alice.patch(f"{TODOS}/{todo['id']}", json={"list_id": doomed})
+        assert moved.status_code == 404, moved.get_json()
+    finally:
+        event.remove(engine, "before_cursor_execute", delete_the_list_first)
+    assert alice.get(f"{TODOS}/{todo['id']}").get_json() == todo
 
 
 def test_listing_one_list(alice):

@@ -6,12 +6,12 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.conftest import assert_shape
 from todoscale.api.schemas import TokenRead
 from todoscale.extensions import db
-from todoscale.models import User
+from todoscale.models import ApiToken, User
 from todoscale.services import accounts
 
 TOKENS = "/api/v1/tokens"
@@ -174,3 +174,65 @@ def test_the_password_is_checked_exactly_as_typed(client, alice, variant):
     # No case folding, trimming or truncation: only the very password opens the account.
     assert alice.password == "correct horse battery"
     assert client.post(TOKENS, headers=_basic("alice", variant)).status_code == 401
+
+
+def test_delete_all_revokes_every_token_of_the_user_at_once(client, alice, bob):
+    """A user could revoke only the token they held: a lost one lived until it expired."""
+    others = [alice.new_token(), alice.new_token()]
+    assert alice.get(ME).status_code == 200  # its lookup is cached now
+
+    response = alice.delete(TOKENS, query_string={"all": "true"})
+
+    assert response.status_code == 204
+    for token in [alice.token, *others]:
+        assert client.get(ME, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert bob.get(ME).status_code == 200
+    assert alice.delete(TOKENS, query_string={"all": "true"}).status_code == 401
+
+
+def test_delete_all_takes_only_true_or_false(client, alice):
+    assert alice.delete(TOKENS, query_string={"all": "yes"}).status_code == 400
+    assert alice.get(ME).status_code == 200
+    other = alice.new_token()
+    assert alice.delete(TOKENS, query_string={"all": "false"}).status_code == 204
+    assert alice.get(ME).status_code == 401
+    assert client.get(ME, headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
+def _last_used(app, token: str):
+    with app.app_context():
+        return db.session.scalar(
+            select(ApiToken.last_used_at).where(ApiToken.token_hash == accounts._digest(token))
+        )
+
+
+def test_last_used_is_recorded_coarsely_not_on_every_request(app, alice, monkeypatch):
+    """The read path gains no write per request: one per token per interval, on a
+    connection of its own (never the request's transaction)."""
+    with app.app_context():
+        engine = db.engine
+    writes: list[object] = []
+    reads: list[object] = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE api_tokens"):
+            writes.append(conn)
+        elif "FROM todos" in statement:
+            reads.append(conn)
+
+    alice.token = alice.new_token()
+    assert _last_used(app, alice.token) is None
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        for _ in range(20):
+            assert alice.get("/api/v1/todos?limit=10").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+
+    assert len(writes) == 1
+    assert writes[0] not in reads  # not the read's connection, so not its transaction
+    first = _last_used(app, alice.token)
+    assert first is not None
+    monkeypatch.setitem(app.config, "TOKEN_LAST_USED_SECONDS", 0)  # every use counts now
+    assert alice.get(ME).status_code == 200
+    assert _last_used(app, alice.token) > first

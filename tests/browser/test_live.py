@@ -7,15 +7,17 @@ deletes follow; a reminder made by another process lights the badge.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.browser.conftest import register
 from todoscale import create_app
 from todoscale.extensions import db
-from todoscale.models import User, utcnow
+from todoscale.models import Todo, User, utcnow
 from todoscale.services import todos
 from todoscale.services.reminders import send_due_reminders
 
@@ -107,14 +109,11 @@ def test_a_todo_added_by_one_member_appears_for_the_other_without_reload(
             context.close()
 
 
-def test_a_reminder_sent_by_another_process_lights_the_badge(live_server, browser, screenshots):
-    from playwright.sync_api import expect
-
-    base = live_server.url
-    context = browser.new_context(viewport=DESKTOP, locale="en-US")
-    page = context.new_page()
-    # This test process plays a Celery worker: same database and instance, emit-only.
-    worker_app = create_app(
+@pytest.fixture
+def worker_app(live_server) -> Iterator[Flask]:
+    """This test process playing a Celery worker: the server's database and instance,
+    emit-only (its events reach the server through the relay)."""
+    app = create_app(
         {
             "ENV_NAME": "testing",
             "INSTANCE_PATH": live_server.env["TODOSCALE_INSTANCE_PATH"],
@@ -122,6 +121,19 @@ def test_a_reminder_sent_by_another_process_lights_the_badge(live_server, browse
             "REALTIME": "emit",
         }
     )
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_reminder_sent_by_another_process_lights_the_badge(
+    live_server, browser, screenshots, worker_app
+):
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
+    page = context.new_page()
     try:
         register(page, base, "carol")
         _live(page)
@@ -139,5 +151,63 @@ def test_a_reminder_sent_by_another_process_lights_the_badge(live_server, browse
         expect(page.locator(".notification.is-unread")).to_contain_text("Call mum")
     finally:
         context.close()
+
+
+def test_times_follow_the_browsers_time_zone_in_pages_forms_and_live_updates(
+    live_server, browser, screenshots, worker_app
+):
+    """A browser in New York: the server learns its zone from the script, shows and takes
+    times in it, keeps a due time through an edit, and live updates match the page."""
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    context = browser.new_context(viewport=DESKTOP, locale="en-US", timezone_id="America/New_York")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        register(page, base, "nina")
+        expect(page.locator("html")).to_have_attribute("data-time-zone", "America/New_York")
+        expect(page.locator(".zone-note")).to_have_text(
+            "Times are in United States (New York) Time, your browser's time zone."
+        )
+        page.get_by_text("Notes and due date").click()
+        page.get_by_label("Title").fill("Dentist")
+        page.get_by_label("Due").fill("2026-12-24T09:30")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Add").click()
+        due = page.locator(".todo .due time").first
+        expect(due).to_have_text("Due Dec 24, 2026, 9:30:00\u202fAM")
+        expect(due).to_have_attribute("datetime", "2026-12-24T14:30:00+00:00")
+
+        # Editing the title keeps the due time, shown in the browser's zone.
+        page.get_by_role("link", name="Edit: Dentist").click()
+        expect(page.get_by_label("Due")).to_have_value("2026-12-24T09:30")
+        page.get_by_label("Title").fill("Dentist, bring the card")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Save").click()
+        expect(page.locator(".todo .due time").first).to_have_text(
+            "Due Dec 24, 2026, 9:30:00\u202fAM"
+        )
+
+        # Changes made elsewhere arrive live, their times in the same zone as the page's.
+        _live(page)
         with worker_app.app_context():
-            db.engine.dispose()
+            nina = db.session.query(User).filter_by(username="nina").one()
+            later = todos.create_todo(
+                nina, title="Flight", due_at=datetime(2026, 12, 26, 20, 0, tzinfo=UTC)
+            ).id
+            first = db.session.query(Todo).filter_by(title="Dentist, bring the card").one().id
+            todos.edit_todo(nina, first, {"due_at": datetime(2026, 12, 24, 16, 0, tzinfo=UTC)})
+        expect(page.locator(".todo-title").first).to_have_text("Flight")
+        expect(page.locator(f"#todo-{later} .due time")).to_have_text(
+            "Due Dec 26, 2026, 3:00:00\u202fPM"
+        )
+        expect(page.locator(f"#todo-{first} .due time")).to_have_text(
+            "Due Dec 24, 2026, 11:00:00\u202fAM"
+        )
+        assert _same_document(page)
+        page.screenshot(path=str(screenshots / "live-time-zone.png"), full_page=True)
+        assert errors == []
+    finally:
+        context.close()

@@ -167,6 +167,20 @@ def test_stale_if_match_is_refused_and_changes_nothing(people):
     assert (_stored(todo.id).title, _stored(todo.id).version) == ("y", 2)
 
 
+def test_a_stale_version_is_refused_and_changes_nothing(people):
+    olive = people["olive"]
+    todo = todos.create_todo(olive, title="x")
+    todos.edit_todo(olive, todo.id, {"title": "y"}, version=1)
+    recorder = Recorder()
+
+    with todo_updated.connected_to(recorder), pytest.raises(PreconditionFailedError):
+        todos.edit_todo(olive, todo.id, {"title": "z"}, version=1)
+
+    assert recorder.calls == []
+    assert (_stored(todo.id).title, _stored(todo.id).version) == ("y", 2)
+    assert todos.edit_todo(olive, todo.id, {"title": "z"}, version=2).version == 3
+
+
 @pytest.mark.parametrize(
     "changes",
     [

@@ -111,6 +111,14 @@ def test_only_title_is_required_and_missing_times_default():
         ({"title": "a", "due_at": "2026-12-24T08:00:00"}, "due_at is not an RFC 3339"),
         ({"title": "a", "created_at": 17}, "created_at is not an RFC 3339"),
         ({"title": "a", "colour": "red"}, "has unknown fields: colour"),
+        (
+            {"title": "a", "due_at": "9999-12-31T23:00:00-05:00"},
+            "due_at must be between 0001-01-02 and 9999-12-30 (UTC)",
+        ),
+        (
+            {"title": "a", "created_at": "9999-12-31T23:00:00-05:00"},
+            "created_at must be between 0001-01-02 and 9999-12-30 (UTC)",
+        ),
         ({"": 3}, "is not a row of an export"),
     ],
 )

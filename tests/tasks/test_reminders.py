@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from tests.smtp import SmtpServer
 from tests.workers import wait_for
 from todoscale.extensions import db
-from todoscale.mail import RecordingMailer
+from todoscale.mail import Mailer, RecordingMailer
 from todoscale.models import Notification, utcnow
-from todoscale.services import lists, todos
+from todoscale.services import lists, profile, todos
 from todoscale.services.accounts import register_user
 from todoscale.tasks import SEND_DUE_REMINDERS
 from todoscale.tasks import reminders as tasks
@@ -57,6 +57,45 @@ def test_the_email_task_sends_once_and_only_with_a_mailer(shared, app, monkeypat
     assert len(mailer.sent) == 1
 
 
+def test_reminder_emails_reach_a_real_smtp_server_in_each_readers_language(
+    shared, app, smtp, monkeypatch
+):
+    """A title with a line break crashed the task (a Subject cannot hold one); the link led
+    to the JSON API; every email was in English and UTC."""
+    olive = shared["olive"]
+    profile.set_locale(olive, "zh_Hans")
+    profile.set_time_zone(olive, "Europe/Paris")
+    todos.create_todo(
+        olive,
+        title="Pay rent\r\nBcc: everyone@example.com",
+        list_id=shared["list_id"],
+        due_at=utcnow() + timedelta(minutes=3),
+    )
+    tasks.send_due_reminders.run()
+    monkeypatch.setitem(app.extensions, "mailer", Mailer(smtp.url(), "todoscale@example.com"))
+
+    for notification_id in db.session.scalars(select(Notification.id)).all():
+        assert tasks.send_reminder_email.run(notification_id) is True
+
+    rent = [m for m in smtp.messages if "Pay rent" in m.message["Subject"]]
+    assert sorted(m.rcpt_to[0] for m in rent) == [
+        "max@example.com",
+        "mia@example.com",
+        "olive@example.com",
+    ]
+    assert all(m.message["Bcc"] is None and len(m.rcpt_to) == 1 for m in rent)
+    by_reader = {m.rcpt_to[0]: m.message for m in rent}
+    assert by_reader["mia@example.com"]["Subject"] == (
+        "Reminder: Pay rent Bcc: everyone@example.com"
+    )
+    assert by_reader["olive@example.com"]["Subject"].startswith("提醒")
+    assert "法国时间" in by_reader["olive@example.com"].get_content()
+    assert "(Coordinated Universal Time)" in by_reader["mia@example.com"].get_content()
+    for message in by_reader.values():
+        assert f"/lists/{shared['list_id']}" in message.get_content()
+        assert "/api/" not in message.get_content()
+
+
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer()
@@ -81,8 +120,8 @@ def test_a_worker_with_beat_reminds_each_member_once_across_ticks(shared, start_
     wait_for(lambda: len(smtp.messages) >= 6, timeout=60, message="no reminder emails")
     # A todo coming due later in the run gets its own reminders, on a later tick.
     olive = shared["olive"]
-    later = todos.create_todo(
-        olive, title="C", list_id=shared["list_id"], due_at=utcnow() + timedelta(minutes=1)
+    later = todos.create_todo(  # a line break in the title crashed the email task
+        olive, title="C\nD", list_id=shared["list_id"], due_at=utcnow() + timedelta(minutes=1)
     )
     wait_for(lambda: _count() >= 9, timeout=60, message="the new todo was not reminded")
     wait_for(lambda: len(smtp.messages) >= 9, timeout=60, message="missing reminder emails")
@@ -101,6 +140,8 @@ def test_a_worker_with_beat_reminds_each_member_once_across_ticks(shared, start_
     assert recipients == sorted(
         ((f"{name}@example.com",), f"Reminder: {title}")
         for name in ("olive", "mia", "max")
-        for title in "ABC"
+        for title in ("A", "B", "C D")
     )
+    link = f"Open the list: http://localhost:8000/lists/{shared['list_id']}"
+    assert all(link in m.message.get_content() for m in smtp.messages)
     assert "Traceback" not in worker.log(), worker.log()[-3000:]

@@ -115,6 +115,20 @@ def test_an_import_with_one_bad_row_imports_nothing_and_names_the_row(start_work
     assert _count(app, target) == 0
 
 
+def test_an_import_of_a_time_past_year_9999_fails_once_naming_the_row(start_worker, alice, app):
+    """Its OverflowError made the job retry six times; now the row check refuses it at once."""
+    rows = [{"title": "fine"}, {"title": "late", "due_at": "9999-12-31T23:00:00-05:00"}]
+    target = _new_list(alice, "Target")
+    start_worker()
+
+    job = _finished(alice, _import(alice, target, transfer.render(_rows(rows), "csv")))
+
+    assert job["status"] == "failed"
+    assert job["error"] == "row 2: due_at must be between 0001-01-02 and 9999-12-30 (UTC)"
+    assert _job_row(app, job["id"])[2] == 1  # one attempt
+    assert _count(app, target) == 0
+
+
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     blank = dict.fromkeys(transfer.FIELDS)
     return [{**blank, "list": "L", "notes": "", **row} for row in rows]

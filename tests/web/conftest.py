@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -49,6 +50,16 @@ class WebUser:
             },
         )
         assert response.status_code == 302, response.get_data(as_text=True)
+
+    def api_token(self) -> str:
+        """A bearer token of this user, issued for HTTP Basic as to any API client."""
+        creds = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        response = self.app.test_client().post(
+            "/api/v1/tokens", headers={"Authorization": f"Basic {creds}"}
+        )
+        assert response.status_code == 201, response.get_json()
+        token: str = response.get_json()["token"]
+        return token
 
     def token(self) -> str:
         """A CSRF token of the current session, read from a page as a browser would."""

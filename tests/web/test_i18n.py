@@ -186,7 +186,8 @@ def _pages_in_chinese(app, ann, ben):
     yield home
     yield ann.get(older.replace("&amp;", "&"))
     yield ann.get(f"/todos/{todo_id}/edit")
-    yield ann.post(f"/todos/{todo_id}/edit", {"title": "", "due_at": "soon"})
+    yield ann.post(f"/todos/{todo_id}/edit", {"title": "", "due_at": "soon", "version": "1"})
+    yield ann.post(f"/todos/{todo_id}/edit", {"title": "改了", "version": "0"})  # stale: 409
     yield ann.post(f"/lists/{family}/todos", {"title": " ", "notes": "长" * 10_001})
     yield ann.post("/lists", {"name": ""})
     yield ann.get(f"/lists/{family}/settings")
@@ -194,6 +195,7 @@ def _pages_in_chinese(app, ann, ben):
     yield ann.post(f"/lists/{family}/members", {"username": "nobody"})
     yield ann.post(f"/lists/{family}/members", {"username": "ben"})
     yield ann.post(f"/lists/{ann.inbox_id()}/delete", follow_redirects=True)
+    ann.api_token()  # the profile lists it
     yield ann.get("/profile")
     yield from _job_pages(app, ann, family)
     yield ann.get("/search")

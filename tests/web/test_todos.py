@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from todoscale.extensions import db
 from todoscale.models import Todo
+from todoscale.services import todos
 
 
 def _titles(html: str) -> list[str]:
@@ -49,7 +50,7 @@ def test_add_todo_with_bad_input_keeps_it_and_writes_nothing(ann, row_counts):
     response = ann.post(f"/lists/{inbox}/todos", {"title": "ok", "due_at": "next week"})
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert "Enter a date like 2026-12-31." in html and 'value="next week"' in html
+    assert "Enter a date and time like 2026-12-31T17:00." in html and 'value="next week"' in html
     assert row_counts()["todos"] == before["todos"] == 0
 
 
@@ -75,27 +76,158 @@ def test_a_post_without_csrf_token_changes_nothing(ann, row_counts):
     assert ann.get("/").status_code == 200  # still logged in
 
 
+def _edit_page(user, todo_id: str) -> tuple[str, dict[str, str]]:
+    """The edit page and its form's fields as a browser would send them back."""
+    html = user.text(f"/todos/{todo_id}/edit")
+    form = re.search(rf'<form[^>]*action="/todos/{todo_id}/edit".*?</form>', html, re.S).group(0)
+    fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', form))
+    fields["notes"] = re.search(r"<textarea[^>]*>([^<]*)</textarea>", html).group(1).lstrip("\r\n")
+    fields.pop("csrf_token", None)
+    return html, fields
+
+
 def test_edit_todo(ann):
     inbox = ann.inbox_id()
-    ann.add_todo(inbox, "draft", due_at="2026-12-01")
+    ann.add_todo(inbox, "draft", due_at="2026-12-01T17:45")
     todo = _todo(ann.app, "draft")
-    page = ann.text(f"/todos/{todo.id}/edit")
-    assert 'value="draft"' in page and 'value="2026-12-01"' in page
-    response = ann.post(f"/todos/{todo.id}/edit", {"title": "final", "notes": "n", "due_at": ""})
+    page, fields = _edit_page(ann, todo.id)
+    assert 'type="datetime-local"' in page
+    assert fields == {
+        "title": "draft",
+        "notes": "",
+        "due_at": "2026-12-01T17:45",
+        "version": "1",
+        "time_zone": "UTC",
+    }
+    response = ann.post(f"/todos/{todo.id}/edit", {**fields, "title": "final", "notes": "n"})
     assert response.status_code == 302 and response.headers["Location"] == f"/lists/{inbox}"
     edited = _todo(ann.app, "final")
-    assert (edited.notes, edited.due_at, edited.version) == ("n", None, 2)
+    assert (edited.notes, edited.due_at, edited.version) == (
+        "n",
+        datetime(2026, 12, 1, 17, 45, tzinfo=UTC),
+        2,
+    )
+    response = ann.post(f"/todos/{todo.id}/edit", {**_edit_page(ann, todo.id)[1], "due_at": ""})
+    assert response.status_code == 302
+    assert _todo(ann.app, "final").due_at is None
+
+
+def test_editing_the_title_keeps_the_due_time_as_it_was(app, ann):
+    """The form showed a date alone and always sent midnight UTC: each edit moved the due."""
+    inbox = ann.inbox_id()
+    ann.add_todo(inbox, "call the bank")
+    todo = _todo(app, "call the bank")
+    exact = datetime(2026, 12, 24, 8, 15, 30, 123456, tzinfo=UTC)  # as the API may set it
+    with app.app_context():
+        todos.edit_todo(ann.user(), todo.id, {"due_at": exact})
+    _page, fields = _edit_page(ann, todo.id)
+    assert fields["due_at"] == "2026-12-24T08:15"
+
+    ann.post(f"/todos/{todo.id}/edit", {**fields, "title": "call the bank at 9"})
+
+    edited = _todo(app, "call the bank at 9")
+    assert (edited.due_at, edited.version) == (exact, 3)
+
+
+def test_times_are_shown_and_taken_in_the_users_time_zone(app, ann):
+    inbox = ann.inbox_id()
+    response = ann.post("/profile/time-zone", {"time_zone": "Asia/Shanghai"})
+    assert response.status_code == 302
+    ann.add_todo(inbox, "dinner", due_at="2026-12-24T19:30")  # Shanghai's wall clock
+    todo = _todo(app, "dinner")
+    assert todo.due_at == datetime(2026, 12, 24, 11, 30, tzinfo=UTC)
+    html = ann.text(f"/lists/{inbox}")
+    assert "Due Dec 24, 2026, 7:30:00\u202fPM" in html  # CLDR's narrow space before PM
+    assert 'data-time-zone="Asia/Shanghai"' in html
+    assert "Times are in China (Shanghai) Time, as chosen in your profile." in html
+    _page, fields = _edit_page(ann, todo.id)
+    assert (fields["due_at"], fields["time_zone"]) == ("2026-12-24T19:30", "Asia/Shanghai")
+
+    ann.post(f"/todos/{todo.id}/edit", {**fields, "due_at": "2026-12-25T08:00"})
+
+    assert _todo(app, "dinner").due_at == datetime(2026, 12, 25, 0, 0, tzinfo=UTC)
+
+
+def test_without_a_choice_times_follow_the_browser_and_say_so(app, ann):
+    inbox = ann.inbox_id()
+    ann.add_todo(inbox, "utc")  # no script has told the zone yet: UTC, and the page says so
+    html = ann.text(f"/lists/{inbox}")
+    assert 'data-time-zone="UTC"' in html
+    assert "Times are in Coordinated Universal Time: your browser did not tell" in html
+    ann.client.set_cookie("todoscale_tz", "America/New_York")  # what static/app.js stores
+    html = ann.text(f"/lists/{inbox}")
+    assert "Times are in United States (New York) Time, your browser's time zone." in html
+    ann.add_todo(inbox, "lunch", due_at="2026-07-01T12:00")
+    assert _todo(app, "lunch").due_at == datetime(2026, 7, 1, 16, 0, tzinfo=UTC)  # EDT, -4
+    ann.client.set_cookie("todoscale_tz", "Not/A_Zone")
+    assert 'data-time-zone="UTC"' in ann.text(f"/lists/{inbox}")
+
+
+def test_a_form_is_read_back_in_the_zone_it_was_shown_in(app, ann):
+    inbox = ann.inbox_id()
+    ann.add_todo(inbox, "meeting", due_at="2026-12-01T09:00")
+    todo = _todo(app, "meeting")
+    _page, fields = _edit_page(ann, todo.id)  # shown in UTC
+    ann.client.set_cookie("todoscale_tz", "Europe/Paris")  # the zone changes meanwhile
+
+    ann.post(f"/todos/{todo.id}/edit", {**fields, "due_at": "2026-12-01T10:00"})
+
+    assert _todo(app, "meeting").due_at == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def test_a_stale_edit_is_refused_with_what_the_todo_reads_now(app, ann):
+    """The form sent no version: an API edit made meanwhile was silently overwritten."""
+    inbox = ann.inbox_id()
+    ann.add_todo(inbox, "buy milk")
+    todo = _todo(app, "buy milk")
+    _page, fields = _edit_page(ann, todo.id)  # version 1
+    changed = app.test_client().patch(
+        f"/api/v1/todos/{todo.id}",
+        json={"title": "buy oat milk", "notes": "2 litres"},
+        headers={"Authorization": f"Bearer {ann.api_token()}"},
+    )
+    assert changed.status_code == 200
+
+    response = ann.post(f"/todos/{todo.id}/edit", {**fields, "title": "buy bread"})
+
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "Someone else changed this todo after you opened it" in html
+    assert "<dd>buy oat milk</dd>" in html and "2 litres" in html
+    assert re.search(r'name="title" [^>]*value="buy bread"', html)  # the form as typed
+    assert 'name="version" type="hidden" value="2"' in html
+    current = _todo(app, "buy oat milk")
+    assert (current.notes, current.version) == ("2 litres", 2)
+    # Saving again, now knowing what it reads, replaces it.
+    again = ann.post(f"/todos/{todo.id}/edit", {**fields, "title": "buy bread", "version": "2"})
+    assert again.status_code == 302
+    assert _todo(app, "buy bread").version == 3
+    assert ann.post(f"/todos/{todo.id}/edit", {"title": "no version"}).status_code == 409
 
 
 def test_edit_todo_with_bad_input_writes_nothing(ann):
     inbox = ann.inbox_id()
     ann.add_todo(inbox, "draft")
     todo = _todo(ann.app, "draft")
-    response = ann.post(f"/todos/{todo.id}/edit", {"title": "changed", "notes": "x" * 10_001})
+    _page, fields = _edit_page(ann, todo.id)
+    response = ann.post(
+        f"/todos/{todo.id}/edit", {**fields, "title": "changed", "notes": "x" * 10_001}
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "must be at most 10000 characters" in html and 'value="changed"' in html
     assert _todo(ann.app, "draft").version == 1  # the valid title was not saved either
+    for due_at, message in (
+        ("9999-12-31T23:00", "must be between 0001-01-02 and 9999-12-30 (UTC)"),
+        ("the 31st", "Enter a date and time like 2026-12-31T17:00."),
+    ):
+        ann.client.set_cookie("todoscale_tz", "America/New_York")
+        response = ann.post(
+            f"/todos/{todo.id}/edit", {**_edit_page(ann, todo.id)[1], "due_at": due_at}
+        )
+        assert response.status_code == 422, due_at
+        assert message in response.get_data(as_text=True)
+    assert _todo(ann.app, "draft").version == 1
 
 
 def test_toggle_todo_with_and_without_javascript(ann):

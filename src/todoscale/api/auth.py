@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from flask import g, request
+from flask import Response, after_this_request, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from todoscale.exceptions import AuthenticationError
 from todoscale.models import User
-from todoscale.services.accounts import user_for_token
+from todoscale.services.accounts import authenticate_token
+from todoscale.services.tokens import note_token_used
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,17 +37,29 @@ def current_user() -> User:
 
 
 def token_required(view: Callable[P, R]) -> Callable[P, R]:
-    """Run `view` only with a live bearer token; 401 with `WWW-Authenticate` otherwise."""
+    """Run `view` only with a live bearer token; 401 with `WWW-Authenticate` otherwise.
+
+    The token's use is noted once the view has answered (coarsely: see `note_token_used`).
+    """
 
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         token = bearer_token()
-        user = user_for_token(token) if token else None
-        if user is None:
+        found = authenticate_token(token) if token else None
+        if found is None:
             raise AuthenticationError(
                 "Send a valid token: 'Authorization: Bearer <token>' (POST /api/v1/tokens)."
             )
-        g.user = user
+        g.user, token_id = found
+
+        @after_this_request
+        def noted(response: Response) -> Response:
+            try:
+                note_token_used(token_id)
+            except SQLAlchemyError:  # a bookkeeping write must never fail the answer
+                logger.warning("could not record the use of token %s", token_id, exc_info=True)
+            return response
+
         return view(*args, **kwargs)
 
     return wrapper

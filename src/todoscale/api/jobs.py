@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+import io
+
+from flask import Blueprint, request, send_file
 from flask.typing import ResponseReturnValue
 
 from todoscale.api.auth import current_user, token_required
@@ -61,7 +63,13 @@ def get(job_id: str) -> ResponseReturnValue:
 @bp.get("/jobs/<job_id>/result")
 @token_required
 def result(job_id: str) -> ResponseReturnValue:
-    """An export's file, as an attachment; 409 until the export has succeeded."""
+    """An export's file, as an attachment; 409 until the export has succeeded.
+
+    werkzeug writes the name as RFC 6266 wants it: an ASCII `filename`, and the full name
+    in UTF-8 as RFC 5987's `filename*` when it has other characters (a list's Chinese
+    name), which no header could hold as they are.
+    """
     data, content_type, filename = jobs.job_result(current_user(), job_id)
-    disposition = f'attachment; filename="{filename}"'
-    return data, 200, {"Content-Type": content_type, "Content-Disposition": disposition}
+    response = send_file(io.BytesIO(data), as_attachment=True, download_name=filename)
+    response.content_type = content_type  # as the job recorded it (send_file adds a charset)
+    return response

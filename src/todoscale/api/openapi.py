@@ -139,7 +139,19 @@ def _paths() -> dict[str, Any]:
                 **_op("Issue a token (HTTP Basic)", ok="201", out=s.TokenRead, fails="401"),
                 "security": [{"basic": []}],
             },
-            "delete": _op("Revoke the bearer token", ok="204", fails="401"),
+            "delete": _op(
+                "Revoke the bearer token, or every token of its user",
+                ok="204",
+                fails="400 401",
+                params=[
+                    _query(
+                        "all",
+                        {"type": "boolean", "default": False},
+                        "true: revoke every token of the user, this one too; their Socket.IO "
+                        "connections close",
+                    )
+                ],
+            ),
         },
         "/lists": {
             "get": _op("Lists the caller can see", ok="200", out=s.ListCollection, fails="401"),

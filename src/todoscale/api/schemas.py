@@ -41,6 +41,14 @@ Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.NAME_MAX)
 ]
 ListId = Annotated[str, Field(min_length=1, max_length=64)]
+DueAt = Annotated[
+    Timestamp | None,
+    Field(
+        strict=False,
+        description=f"RFC 3339 with a zone offset; from {rules.DUE_MIN.isoformat()} up to, "
+        f"not including, {rules.DUE_MAX.isoformat()}",
+    ),
+]
 
 
 class Schema(BaseModel):
@@ -87,7 +95,7 @@ class TodoCreate(Schema):
     title: Title
     list_id: ListId | None = None
     notes: Annotated[str, Field(max_length=rules.NOTES_MAX)] = ""
-    due_at: Annotated[Timestamp | None, Field(strict=False)] = None
+    due_at: DueAt = None
 
 
 def _no_defaults(schema: dict[str, Any]) -> None:
@@ -105,7 +113,7 @@ class TodoUpdate(Schema):
     title: Title = ""
     notes: Annotated[str, Field(max_length=rules.NOTES_MAX)] = ""
     completed: bool = False
-    due_at: Annotated[Timestamp | None, Field(strict=False)] = None
+    due_at: DueAt = None
     list_id: ListId = ""
 
 

@@ -1,13 +1,14 @@
-"""The tokens resource: exchange a password for a bearer token, and revoke it."""
+"""The tokens resource: exchange a password for a bearer token, and revoke it (or all)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
-from todoscale.api.auth import bearer_token, token_required
-from todoscale.exceptions import AuthenticationError
+from todoscale.api.auth import bearer_token, current_user, token_required
+from todoscale.exceptions import AuthenticationError, BadRequestError
 from todoscale.services.accounts import authenticate, issue_token, revoke_token
+from todoscale.services.tokens import revoke_user_tokens
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
 
@@ -31,6 +32,14 @@ def create() -> ResponseReturnValue:
 @bp.delete("")
 @token_required
 def delete() -> ResponseReturnValue:
-    """Revoke the bearer token of this request: it stops working everywhere at once."""
-    revoke_token(bearer_token() or "")
+    """Revoke the bearer token of this request, or with `?all=true` every token of its user:
+    they stop working everywhere at once (their Socket.IO connections close at the next
+    re-check)."""
+    every = request.args.get("all", "false")
+    if every not in ("true", "false"):
+        raise BadRequestError("'all' must be true or false.")
+    if every == "true":
+        revoke_user_tokens(current_user())
+    else:
+        revoke_token(bearer_token() or "")
     return "", 204

@@ -1,19 +1,28 @@
-"""Browser login: server-side sessions, the login pages, and the language of each request."""
+"""Browser login: server-side sessions, the login pages, and the language and time zone of
+each request."""
 
 from flask import Flask
 
-from todoscale.auth.locale import select_locale, template_context, translate_message
+from todoscale.auth.locale import (
+    read_browser_time_zone,
+    select_locale,
+    select_timezone,
+    template_context,
+    translate_message,
+)
 from todoscale.auth.sessions import DatabaseSessionInterface, load_user
 from todoscale.auth.views import bp
 from todoscale.extensions import babel, csrf
 
 
 def init_app(app: Flask) -> None:
-    """Sessions in the database, CSRF tokens, translations, and `g.user` on every request."""
+    """Sessions in the database, CSRF tokens, translations, and `g.user` and
+    `g.browser_time_zone` on every request."""
     app.session_interface = DatabaseSessionInterface()
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.before_request(load_user)
+    app.before_request(read_browser_time_zone)
     app.add_template_filter(translate_message, "translate_message")
     app.context_processor(template_context)
 

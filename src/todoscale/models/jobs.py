@@ -34,6 +34,8 @@ class Job(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         # The recovery sweep: jobs still queued or running, oldest lease first.
         Index("ix_jobs_status_lease", "status", "lease_until"),
+        # The retention purge: jobs finished long enough ago.
+        Index("ix_jobs_finished_at", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -68,6 +70,8 @@ class Notification(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         UniqueConstraint("user_id", "kind", "todo_id", "due_at"),
         Index("ix_notifications_user_created", "user_id", "created_at"),
+        # The retention purge: notifications made long enough ago, whoever's.
+        Index("ix_notifications_created_at", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -27,7 +27,9 @@ class WebSession(db.Model):  # type: ignore[name-defined]
         String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
     )
     data: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, index=True
+    )
     last_seen_at: Mapped[datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow, index=True
     )

@@ -56,7 +56,7 @@ class Todo(db.Model):  # type: ignore[name-defined]
     # Whether the search index holds this row's notes (see `notes_searchable`). Set on every
     # INSERT and UPDATE, Core's bulk ones included (imports, seeding), by the column's own
     # default: no write path can forget it. The index itself follows in the database
-    # (migration 0004_webui): FTS5 triggers on SQLite, an expression GIN index on PostgreSQL.
+    # (migration 0007): FTS5 triggers on SQLite, an expression GIN index on PostgreSQL.
     notes_searchable: Mapped[bool] = mapped_column(
         Boolean,
         nullable=False,

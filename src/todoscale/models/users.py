@@ -25,6 +25,8 @@ class User(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     # The language the user chose for the web UI (`en`, `zh_Hans`); None: follow the browser.
     locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The IANA time zone the web UI shows and takes times in; None: the browser's.
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ApiToken(db.Model):  # type: ignore[name-defined]
@@ -38,4 +40,6 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     )
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    # Coarse: written at most once per TOKEN_LAST_USED_SECONDS (services.tokens).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -23,6 +23,7 @@ from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
 from todoscale.services.audit import security_event
+from todoscale.services.batches import delete_in_batches
 from todoscale.services.rules import check_registration
 from todoscale.signals import password_checked, tokens_revoked, user_registered
 
@@ -140,12 +141,13 @@ def issue_token(user: User) -> tuple[str, datetime]:
 _USERS, _TOKENS = User.__table__, ApiToken.__table__
 # What a request authenticated by a token needs of its user: never the password hash,
 # which would otherwise sit in every process's cache and in Redis.
-TOKEN_USER_COLUMNS = ("id", "username", "email", "is_admin", "created_at", "locale")
+TOKEN_USER_COLUMNS = ("id", "username", "email", "is_admin", "created_at", "locale", "time_zone")
 # Built once: the hot path of every API request. Core, not ORM loading, keeps it cheap.
 _USER_FOR_TOKEN = (
     select(
         *(_USERS.c[name] for name in TOKEN_USER_COLUMNS),
         _TOKENS.c.expires_at.label("token_expires_at"),
+        _TOKENS.c.id.label("token_id"),
     )
     .join(_TOKENS, _TOKENS.c.user_id == _USERS.c.id)
     .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.expires_at > bindparam("now"))
@@ -164,7 +166,13 @@ AUTH_SCOPE = "auth"
 
 
 def user_for_token(token: str) -> User | None:
-    """Return the user a live token belongs to, or None (unknown, expired or revoked).
+    """Return the user a live token belongs to, or None (unknown, expired or revoked)."""
+    found = authenticate_token(token)
+    return None if found is None else found[0]
+
+
+def authenticate_token(token: str) -> tuple[User, str] | None:
+    """The user a live token belongs to and the token's id, or None.
 
     The user comes back detached, with TOKEN_USER_COLUMNS only: read-only for the request,
     never inserted again.
@@ -183,11 +191,12 @@ def user_for_token(token: str) -> User | None:
     if found is None:
         return None
     fields = dict(found)
+    token_id = fields.pop("token_id")
     if fields.pop("token_expires_at") <= now:
         return None
     user = User(**fields)
     make_transient_to_detached(user)
-    return user
+    return user, token_id
 
 
 def _lookup(digest: str, now: datetime) -> dict[str, Any] | None:
@@ -206,8 +215,6 @@ def revoke_token(token: str) -> None:
         tokens_revoked.send(revoke_token, user_id=row[0])
 
 
-def purge_expired_tokens() -> int:
-    """Delete expired tokens; return how many."""
-    result = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= utcnow()))
-    db.session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+def purge_expired_tokens(now: datetime | None = None) -> int:
+    """Delete expired tokens (beat's purge runs it); return how many."""
+    return delete_in_batches(_TOKENS, _TOKENS.c.expires_at <= (now or utcnow()))

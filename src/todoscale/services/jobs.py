@@ -30,8 +30,9 @@ from todoscale.exceptions import (
 )
 from todoscale.extensions import db
 from todoscale.models import Job, Todo, User, new_id, utcnow
-from todoscale.models.jobs import EXPORT, FAILED, IMPORT, QUEUED, RUNNING, SUCCEEDED
+from todoscale.models.jobs import EXPORT, FAILED, FINISHED, IMPORT, QUEUED, RUNNING, SUCCEEDED
 from todoscale.services import transfer
+from todoscale.services.batches import delete_in_batches
 from todoscale.services.lists import visible_list
 from todoscale.services.todos import list_scope
 from todoscale.signals import job_queued, job_updated, list_updated
@@ -362,3 +363,11 @@ def requeue_stalled_jobs(now: datetime | None = None) -> int:
         job_queued.send(requeue_stalled_jobs, job_id=job_id)
     logger.info("requeued %d stalled jobs", len(ids))
     return len(ids)
+
+
+def purge_finished_jobs(now: datetime | None = None) -> int:
+    """Delete the jobs that finished over JOB_RETENTION_DAYS ago, with their export files
+    (beat's purge runs it); queued and running jobs stay. Return how many."""
+    days = timedelta(days=current_app.config["JOB_RETENTION_DAYS"])
+    old = and_(_JOBS.c.status.in_(FINISHED), _JOBS.c.finished_at < (now or utcnow()) - days)
+    return delete_in_batches(_JOBS, old)

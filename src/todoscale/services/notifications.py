@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 
 from todoscale.exceptions import NotFoundError
 from todoscale.extensions import db
 from todoscale.mail import Sender
 from todoscale.models import Notification, User, utcnow
+from todoscale.services.batches import delete_in_batches
 from todoscale.services.pagination import decode_cursor, encode_cursor
 
 
@@ -81,8 +83,21 @@ def mark_all_read(actor: User) -> int:
     return int(changed.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def email_notification(notification_id: str, mailer: Sender, *, base_url: str = "") -> bool:
-    """Email a reminder to its user once; False when it was already emailed (or is gone).
+def purge_old_notifications(now: datetime | None = None) -> int:
+    """Delete notifications older than NOTIFICATION_RETENTION_DAYS, read or not (beat's
+    purge runs it); return how many."""
+    days = timedelta(days=current_app.config["NOTIFICATION_RETENTION_DAYS"])
+    table = Notification.__table__
+    return delete_in_batches(table, table.c.created_at < (now or utcnow()) - days)
+
+
+# Words an email for its reader: (notification, its user) -> (subject, body).
+Compose = Callable[[Notification, User], tuple[str, str]]
+
+
+def email_notification(notification_id: str, mailer: Sender, compose: Compose) -> bool:
+    """Email a reminder to its user once, worded by `compose`; False when it was already
+    emailed (or is gone).
 
     Claimed by a conditional UPDATE of `emailed_at`, committed BEFORE talking to the mail
     server: holding the transaction open through SMTP would hold SQLite's write lock for as
@@ -91,14 +106,14 @@ def email_notification(notification_id: str, mailer: Sender, *, base_url: str = 
     (at most once): the in-app notification is the one that must not be lost.
     """
     row = db.session.execute(
-        select(Notification, User.email)
+        select(Notification, User)
         .join(User, User.id == Notification.user_id)
         .where(Notification.id == notification_id)
     ).first()
     if row is None or row[0].emailed_at is not None:
         db.session.rollback()
         return False
-    notification, email = row
+    notification, user = row
     claimed_at = utcnow()
     claimed = db.session.execute(
         update(Notification)
@@ -109,7 +124,8 @@ def email_notification(notification_id: str, mailer: Sender, *, base_url: str = 
     if not claimed.rowcount:  # type: ignore[attr-defined]
         db.session.rollback()
         return False
-    subject, body = reminder_email(notification, base_url)
+    subject, body = compose(notification, user)
+    email = user.email
     db.session.commit()
     try:
         mailer.send(email, subject, body)
@@ -123,17 +139,3 @@ def email_notification(notification_id: str, mailer: Sender, *, base_url: str = 
         db.session.commit()
         raise
     return True
-
-
-def reminder_email(notification: Notification, base_url: str) -> tuple[str, str]:
-    """The subject and plain-text body of a reminder email."""
-    due = _when(notification.due_at)
-    lines = [f"“{notification.title}” is due {due}.", ""]
-    if base_url and notification.list_id:
-        lines += ["Open the list:", f"{base_url.rstrip('/')}/lists/{notification.list_id}", ""]
-    lines.append("— todoscale")
-    return f"Reminder: {notification.title}", "\n".join(lines)
-
-
-def _when(moment: datetime | None) -> str:
-    return "soon" if moment is None else moment.strftime("at %H:%M UTC on %Y-%m-%d")

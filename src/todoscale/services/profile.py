@@ -1,4 +1,4 @@
-"""A user's own settings: language and password."""
+"""A user's own settings: language, time zone and password."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from todoscale.exceptions import AuthenticationError, ValidationError
 from todoscale.extensions import db
 from todoscale.models import User, WebSession
 from todoscale.services.accounts import AUTH_SCOPE, authenticate, hash_password
-from todoscale.services.rules import Message, check_locale, check_password
+from todoscale.services.rules import Message, check_locale, check_password, check_time_zone
+from todoscale.services.tokens import announce_revoked, delete_user_tokens
 from todoscale.signals import sessions_ended
 
 
@@ -21,11 +22,20 @@ def set_locale(actor: User, locale: str | None) -> User:
     return actor
 
 
-def change_password(actor: User, current_password: str, new_password: str) -> User:
-    """Set a new password after checking the current one, and end every browser session.
+def set_time_zone(actor: User, time_zone: str | None) -> User:
+    """Save the time zone the web UI shows `actor` times in; None follows the browser again."""
+    actor.time_zone = check_time_zone(time_zone) if time_zone else None
+    db.session.commit()
+    invalidate(AUTH_SCOPE)  # token lookups cache the user row
+    return actor
 
-    Whoever had a session (perhaps the reason for the change) is logged out at once;
-    API tokens are left alone: they are revoked through the API.
+
+def change_password(actor: User, current_password: str, new_password: str) -> User:
+    """Set a new password after checking the current one; end every browser session and
+    revoke every API token, in the same transaction.
+
+    Whoever held a session or a token (perhaps the reason for the change) is shut out at
+    once, and their Socket.IO connections close at the next re-check.
     """
     check_password(new_password, "new_password")
     try:
@@ -36,7 +46,8 @@ def change_password(actor: User, current_password: str, new_password: str) -> Us
         ) from exc
     actor.password_hash = hash_password(new_password)
     db.session.execute(delete(WebSession).where(WebSession.user_id == actor.id))
+    delete_user_tokens(actor.id)
     db.session.commit()
-    invalidate(AUTH_SCOPE)  # token lookups cache the user row
+    announce_revoked(change_password, actor.id)  # token lookups cache the user row too
     sessions_ended.send(change_password, user_id=actor.id)
     return actor

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import gzip
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
+
+import pytz
 
 from todoscale.exceptions import ValidationError
 
@@ -90,6 +92,13 @@ def check_locale(locale: str) -> str:
     return locale
 
 
+def check_time_zone(time_zone: str) -> str:
+    """An IANA time zone name, as the tz database (pytz's, Flask-Babel's) knows it."""
+    if time_zone not in pytz.all_timezones_set:
+        raise ValidationError({"time_zone": [Message("must be a time zone such as Asia/Shanghai")]})
+    return time_zone
+
+
 def check_text(field: str, value: str, *, maximum: int, trim: bool, minimum: int = 1) -> str:
     """Return `value` (trimmed if asked) or raise ValidationError naming `field`."""
     if "\x00" in value:
@@ -128,10 +137,34 @@ def check_notes(notes: str) -> str:
     return check_text("notes", notes, maximum=NOTES_MAX, trim=False, minimum=0)
 
 
+# Due times stay a day inside the range of a datetime in UTC, so that every time zone
+# (at most 14 hours from UTC) can show them: 9999-12-31T23:00-05:00 is past the end.
+DUE_MIN = datetime(1, 1, 2, tzinfo=UTC)
+DUE_MAX = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def check_time(field: str, moment: datetime) -> datetime:
+    """An aware time in UTC; ValidationError naming `field` if naive or past datetime's range."""
+    if moment.tzinfo is None:
+        raise ValidationError({field: [Message("must include a time zone offset, e.g. 'Z'")]})
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise _out_of_range(field) from exc
+
+
+def _out_of_range(field: str) -> ValidationError:
+    return ValidationError({field: [Message("must be between 0001-01-02 and 9999-12-30 (UTC)")]})
+
+
 def check_due_at(due_at: datetime | None) -> datetime | None:
-    """A due date must carry a time zone: a naive time means nothing to a shared list."""
-    if due_at is not None and due_at.tzinfo is None:
-        raise ValidationError({"due_at": [Message("must include a time zone offset, e.g. 'Z'")]})
+    """A due time: with a time zone (a naive time means nothing to a shared list), from
+    0001-01-02 to 9999-12-30 in UTC; returned in UTC."""
+    if due_at is None:
+        return None
+    due_at = check_time("due_at", due_at)
+    if not DUE_MIN <= due_at < DUE_MAX:
+        raise _out_of_range("due_at")
     return due_at
 
 

@@ -1,6 +1,6 @@
 """Search: the todos `actor` can see whose title (or notes) hold every word of a query.
 
-Each engine answers from its own full-text index (migration 0004_webui): FTS5 on SQLite, a
+Each engine answers from its own full-text index (migration 0007): FTS5 on SQLite, a
 GIN index on a `tsvector` on PostgreSQL; any other engine scans with LIKE. A query's words
 are letters and digits only, each matched as a whole word in any case, all of them
 required. (Whole words, not prefixes: PostgreSQL estimates a prefix match blindly and

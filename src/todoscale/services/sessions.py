@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 
 from todoscale.extensions import db
 from todoscale.models import User, WebSession, utcnow
+from todoscale.services.batches import delete_in_batches
+from todoscale.services.tokens import announce_revoked, delete_user_tokens
 from todoscale.signals import sessions_ended
 
 # last_seen_at is written at most this often per session: the idle timeout is counted
@@ -88,16 +90,22 @@ def live_session_tokens(tokens: Iterable[str]) -> set[str]:
     return {by_digest[digest] for digest in live}
 
 
-def _purge_expired() -> None:
-    limits, now = lifetimes(), utcnow()
-    db.session.execute(
-        delete(WebSession).where(
-            or_(
-                WebSession.last_seen_at < now - limits.idle,
-                WebSession.created_at < now - limits.absolute,
-            )
-        )
+def _expired(now: datetime) -> ColumnElement[bool]:
+    """The sessions unused past the idle timeout or older than the absolute lifetime."""
+    limits = lifetimes()
+    return or_(
+        WebSession.last_seen_at < now - limits.idle,
+        WebSession.created_at < now - limits.absolute,
     )
+
+
+def _purge_expired() -> None:
+    db.session.execute(delete(WebSession).where(_expired(utcnow())))
+
+
+def purge_expired_sessions(now: datetime | None = None) -> int:
+    """Delete the sessions that have ended by time (beat's purge runs it); return how many."""
+    return delete_in_batches(WebSession.__table__, _expired(now or utcnow()))
 
 
 def start_session(
@@ -144,9 +152,12 @@ def end_session(token: str) -> None:
 
 
 def end_user_sessions(actor: User) -> int:
-    """End every session of `actor` on every device (log out everywhere); return how many."""
+    """Log out everywhere: end every session of `actor` on every device and revoke every
+    API token, in one transaction; return how many sessions ended."""
     result = db.session.execute(delete(WebSession).where(WebSession.user_id == actor.id))
+    delete_user_tokens(actor.id)
     db.session.commit()
+    announce_revoked(end_user_sessions, actor.id)
     sessions_ended.send(end_user_sessions, user_id=actor.id)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

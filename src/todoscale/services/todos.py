@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, and_, bindparam, or_, select, union_all
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from todoscale.cache import Codec, cached, invalidate, local_cache, remember
@@ -27,6 +28,10 @@ from todoscale.services.rules import check_due_at, check_notes, check_title
 from todoscale.signals import todo_created, todo_deleted, todo_updated
 
 EDITABLE = frozenset({"title", "notes", "completed", "due_at", "list_id"})
+# Lists one page statement reads at most (an index range scan each, merged): SQLite refuses
+# a compound SELECT of more than 500 parts, so a reader of more lists gets several
+# statements, each bounded by the page size, merged here.
+LISTS_PER_QUERY = 200
 
 
 _TODOS = Todo.__table__
@@ -184,18 +189,28 @@ def list_scope(list_id: str) -> str:
 def _read_page(
     list_ids: list[str], completed: bool | None, after: tuple[datetime, str] | None, limit: int
 ) -> Page:
-    if not list_ids:
-        return Page([], None)
-    params: dict[str, Any] = {f"list{n}": each for n, each in enumerate(list_ids)}
-    params.update(limit=limit + 1, completed=completed)
-    if after is not None:
-        params.update(after_created=after[0], after_id=after[1])
-    query = _page_query(len(list_ids), completed is not None, after is not None)
-    items = [TodoRow(*row) for row in db.session.connection().execute(query, params)]
+    items: list[TodoRow] = []
+    for start in range(0, len(list_ids), LISTS_PER_QUERY):
+        items += _read_rows(list_ids[start : start + LISTS_PER_QUERY], completed, after, limit + 1)
+    if len(list_ids) > LISTS_PER_QUERY:  # several statements: merge their pages
+        items.sort(key=lambda row: (row.created_at, row.id), reverse=True)
+        del items[limit + 1 :]
     if len(items) <= limit:
         return Page(items, None)
     last = items[limit - 1]
     return Page(items[:limit], encode_cursor(last.created_at, last.id))
+
+
+def _read_rows(
+    list_ids: list[str], completed: bool | None, after: tuple[datetime, str] | None, limit: int
+) -> list[TodoRow]:
+    """The newest `limit` todos of these lists (at most LISTS_PER_QUERY), in one statement."""
+    params: dict[str, Any] = {f"list{n}": each for n, each in enumerate(list_ids)}
+    params.update(limit=limit, completed=completed)
+    if after is not None:
+        params.update(after_created=after[0], after_id=after[1])
+    query = _page_query(len(list_ids), completed is not None, after is not None)
+    return [TodoRow(*row) for row in db.session.connection().execute(query, params)]
 
 
 def visible_todo(actor: User, todo_id: str) -> Todo:
@@ -270,10 +285,23 @@ def create_todo(
         updated_at=now,
     )
     db.session.add(todo)
-    db.session.commit()
+    _commit_into_list()
     invalidate(list_scope(todo.list_id), todo_scope(todo.id))
     todo_created.send(create_todo, todo=todo)
     return todo
+
+
+def _commit_into_list() -> None:
+    """Commit a todo written into a list; NotFoundError if the list was deleted meanwhile.
+
+    The list was visible when checked, but a concurrent delete can commit between that
+    check and this commit: the foreign key refuses the row, and the writer hears 404.
+    """
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise NotFoundError("No such list: it was deleted.") from exc
 
 
 def _matches(if_match: str, todo: Todo) -> bool:
@@ -302,9 +330,15 @@ def _apply(actor: User, todo: Todo, changes: dict[str, Any]) -> bool:
 
 
 def edit_todo(
-    actor: User, todo_id: str, changes: dict[str, Any], *, if_match: str | None = None
+    actor: User,
+    todo_id: str,
+    changes: dict[str, Any],
+    *,
+    if_match: str | None = None,
+    version: int | None = None,
 ) -> Todo:
-    """Change some fields of a todo; with `if_match`, only if it is still that version.
+    """Change some fields of a todo; with `if_match` (an ETag, the API's) or `version` (the
+    web form's), only if it is still that version.
 
     The UPDATE itself is conditional on the version read (SQLAlchemy's version counter),
     so a concurrent writer that got in first makes this one fail with 412, never vanish.
@@ -313,7 +347,10 @@ def edit_todo(
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     todo = visible_todo(actor, todo_id)
-    if if_match is not None and not _matches(if_match, todo):
+    stale = (if_match is not None and not _matches(if_match, todo)) or (
+        version is not None and version != todo.version
+    )
+    if stale:
         raise PreconditionFailedError("The todo has changed since you read it; fetch it again.")
     previous_list_id = todo.list_id
     try:
@@ -326,7 +363,7 @@ def edit_todo(
         return todo
     todo.updated_at = utcnow()
     try:
-        db.session.commit()
+        _commit_into_list()  # a move into a list deleted meanwhile is a 404
     except StaleDataError as exc:
         db.session.rollback()
         raise PreconditionFailedError(

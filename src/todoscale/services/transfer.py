@@ -20,7 +20,7 @@ from sqlalchemy import select
 from todoscale.exceptions import ValidationError
 from todoscale.extensions import db
 from todoscale.models import Membership, Todo, TodoList
-from todoscale.services.rules import check_due_at, check_notes, check_title
+from todoscale.services.rules import check_due_at, check_notes, check_time, check_title
 
 CSV = "csv"
 JSON = "json"
@@ -178,8 +178,8 @@ def check_row(raw: dict[str, Any], fmt: str, now: datetime) -> dict[str, Any]:
     if not isinstance(notes, str):
         raise ValueError("notes must be a string")
     completed = _completed(raw.get("completed", False), fmt)
-    times = {field: _parse_time(field, raw.get(field)) for field in _TIMES}
     try:
+        times = {field: _parse_time(field, raw.get(field)) for field in _TIMES}
         row = {
             "title": check_title(title),
             "notes": check_notes(notes),
@@ -220,7 +220,7 @@ def _parse_time(field: str, value: Any) -> datetime | None:
         raise ValueError(problem) from exc
     if parsed.tzinfo is None:
         raise ValueError(problem)
-    return parsed.astimezone(UTC)
+    return check_time(field, parsed)  # ValidationError past the range (no OverflowError)
 
 
 def check_rows(

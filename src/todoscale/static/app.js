@@ -3,12 +3,34 @@
 // - forms with data-confirm ask before they are sent;
 // - live updates (Socket.IO, same origin, the session cookie): todos of the shown list
 //   appear, change and disappear, and the notification badge counts up. Without the
-//   client script or a connection the pages simply stay as the server rendered them.
+//   client script or a connection the pages simply stay as the server rendered them;
 // - export and import panels: the bar moves with job.updated events (polling the panel
 //   while there is no connection); a finished job's panel comes afresh from the server
-//   (its link, or its error in the page's language), and a finished import's todos appear.
+//   (its link, or its error in the page's language), and a finished import's todos appear;
+// - the browser's time zone is told to the server (a cookie), which shows times in it
+//   unless the user chose one in their profile; live updates show times in the zone the
+//   page was rendered in (<html data-time-zone>), so they match what is around them.
 (function () {
   "use strict";
+
+  function tellTimeZone() {
+    var zone;
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    } catch (error) {
+      return;
+    }
+    if (!zone || !/^[A-Za-z0-9_+\-\/]+$/.test(zone)) {
+      return; // IANA names need no escaping in a cookie; anything else is not one
+    }
+    var cookie = "todoscale_tz=" + zone;
+    if (document.cookie.split("; ").indexOf(cookie) === -1) {
+      var secure = window.location.protocol === "https:" ? "; Secure" : "";
+      document.cookie = cookie + "; Path=/; Max-Age=31536000; SameSite=Lax" + secure;
+    }
+  }
+
+  tellTimeZone();
 
   function updateTodo(todo) {
     // Show a todo's new state ({id, completed}) in the page, if the page shows it.
@@ -22,6 +44,9 @@
     }
     if (typeof todo.notes === "string") {
       setNotes(item, todo.notes);
+    }
+    if ("due_at" in todo) {
+      setDue(item, todo.due_at);
     }
     item.classList.toggle("is-done", Boolean(todo.completed));
     var button = item.querySelector(".check");
@@ -117,9 +142,13 @@
   }
 
   function formatTime(iso, options) {
+    // In the page's language and time zone, as the server formats (Babel's "short" and
+    // "medium" are CLDR's, like Intl's dateStyle and timeStyle).
+    var root = document.documentElement;
+    var zone = root.getAttribute("data-time-zone");
     try {
-      return new Intl.DateTimeFormat(document.documentElement.lang || undefined, options)
-        .format(new Date(iso));
+      return new Intl.DateTimeFormat(root.lang || undefined,
+        Object.assign({ timeZone: zone || undefined }, options)).format(new Date(iso));
     } catch (error) {
       return iso;
     }
@@ -132,18 +161,27 @@
       added.textContent = template.getAttribute("data-added")
         .split(WHEN).join(formatTime(todo.created_at, { dateStyle: "short", timeStyle: "short" }));
     }
+    setDue(item, todo.due_at);
+  }
+
+  function setDue(item, dueAt) {
+    // The item's "Due ..." line: taken from the <template> item when the item has none yet.
+    var template = document.getElementById("todo-template");
     var due = item.querySelector(".due");
-    if (!due) {
+    if (!dueAt || !template) {
+      if (due) {
+        due.remove();
+      }
       return;
     }
-    if (!todo.due_at) {
-      due.remove();
-      return;
+    if (!due) {
+      due = template.content.querySelector(".due").cloneNode(true);
+      item.querySelector(".meta").append(due);
     }
     var time = due.querySelector("time");
-    time.setAttribute("datetime", todo.due_at.slice(0, 10));
+    time.setAttribute("datetime", dueAt);
     time.textContent = template.getAttribute("data-due")
-      .split(WHEN).join(formatTime(todo.due_at, { dateStyle: "medium", timeZone: "UTC" }));
+      .split(WHEN).join(formatTime(dueAt, { dateStyle: "medium", timeStyle: "medium" }));
   }
 
   function buildTodo(todo) {

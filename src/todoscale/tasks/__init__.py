@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 RUN_JOB = "todoscale.run_job"
 REQUEUE_STALLED_JOBS = "todoscale.requeue_stalled_jobs"
 SEND_DUE_REMINDERS = "todoscale.send_due_reminders"
+PURGE_EXPIRED = "todoscale.purge_expired"
 
 
 def init_app(app: Flask) -> Celery:
@@ -73,6 +74,10 @@ def celery_settings(config: Any, instance_path: str) -> dict[str, Any]:
                 "task": SEND_DUE_REMINDERS,
                 "schedule": float(config["REMINDER_INTERVAL_SECONDS"]),
             },
+            "purge-expired": {
+                "task": PURGE_EXPIRED,
+                "schedule": float(config["PURGE_INTERVAL_SECONDS"]),
+            },
         },
     }
 
@@ -101,4 +106,4 @@ def _enqueue_job(sender: object, *, job_id: str, **_: object) -> None:
         logger.exception("could not enqueue job %s; the sweep will send it again", job_id)
 
 
-from todoscale.tasks import jobs, reminders  # noqa: E402, F401  (registers their tasks)
+from todoscale.tasks import jobs, reminders, retention  # noqa: E402, F401  (registers tasks)

@@ -9,13 +9,13 @@ from typing import Any
 from celery import shared_task
 from flask import current_app
 
-from todoscale.api.schemas import base_url
 from todoscale.mail import MailError
 from todoscale.models import Notification
 from todoscale.services import reminders
 from todoscale.services.notifications import email_notification
 from todoscale.signals import notifications_created
 from todoscale.tasks import SEND_DUE_REMINDERS
+from todoscale.tasks.emails import reminder_email
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def send_reminder_email(notification_id: str) -> bool:
     mailer = current_app.extensions.get("mailer")
     if mailer is None:
         return False
-    return email_notification(notification_id, mailer, base_url=base_url())
+    return email_notification(notification_id, mailer, reminder_email)
 
 
 def connect_receivers() -> None:

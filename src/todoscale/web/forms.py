@@ -2,44 +2,54 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import PasswordField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.fields import DateField
+from wtforms import HiddenField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields import DateTimeLocalField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo
 
+from todoscale.web.zones import LOCAL_FORMAT, from_wall_clock
 
-class DueDateField(DateField):
-    """An optional date (`YYYY-MM-DD`, what `<input type="date">` sends)."""
+
+class DueTimeField(DateTimeLocalField):
+    """An optional wall-clock date and time (`<input type="datetime-local">`: 2026-12-31T17:00),
+    in the time zone the form was shown in; a date alone means the start of that day."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, format=LOCAL_FORMAT, **kwargs)
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        """Parse the date; an empty field means no due date."""
+        """Parse the wall-clock time; an empty field means no due time."""
         raw = (valuelist[0] if valuelist else "").strip()
+        self.data = None
         if not raw:
-            self.data = None
             return
         try:
-            self.data = date.fromisoformat(raw)
+            self.data = datetime.fromisoformat(raw).replace(microsecond=0)
         except ValueError as exc:
-            self.data = None
-            raise ValueError(_l("Enter a date like 2026-12-31.")) from exc
+            raise ValueError(_l("Enter a date and time like 2026-12-31T17:00.")) from exc
 
-    def as_datetime(self) -> datetime | None:
-        """The due date as the start of that day, UTC (the time the API stores)."""
-        return datetime.combine(self.data, time(), tzinfo=UTC) if self.data else None
+    def as_datetime(self, zone: str) -> datetime | None:
+        """The moment the field names in `zone`, unless it gave an offset of its own."""
+        if self.data is None or self.data.tzinfo is not None:
+            return self.data
+        return from_wall_clock(self.data, zone)
 
 
 class TodoForm(FlaskForm):
-    """Adding or editing a todo."""
+    """Adding or editing a todo. `time_zone` is the zone the form showed its times in, so they
+    are read back in it; `version` is the version it showed, for the edit's stale check."""
 
     title = StringField(_l("Title"))
     notes = TextAreaField(_l("Notes"))
-    due_at = DueDateField(_l("Due date"))
+    due_at = DueTimeField(_l("Due"))
+    time_zone = HiddenField()
+    version = HiddenField()
 
 
 class ListForm(FlaskForm):
@@ -66,6 +76,13 @@ class LanguageForm(FlaskForm):
             SelectChoice("zh_Hans", "简体中文", render_kw={"lang": "zh-Hans"}),
         ],
     )
+
+
+class TimeZoneForm(FlaskForm):
+    """The time zone the pages show and take times in (its choices: `web.zones.zone_choices`;
+    the service checks the name)."""
+
+    time_zone = SelectField(_l("Time zone"), validate_choice=False)
 
 
 class PasswordForm(FlaskForm):

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_timezone
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from todoscale.exceptions import ValidationError
-from todoscale.models import utcnow
+from todoscale.exceptions import PreconditionFailedError, ValidationError
+from todoscale.models import Todo, utcnow
 from todoscale.services import lists, todos
 from todoscale.services.lists import default_list_id
 from todoscale.services.pagination import encode_cursor
+from todoscale.services.rules import check_time_zone
 from todoscale.web.access import current_user, login_required, show_errors
 from todoscale.web.forms import ExportForm, ImportForm, ListForm, TodoForm
 from todoscale.web.job_panel import shown_job
+from todoscale.web.zones import LOCAL_FORMAT, to_wall_clock
 
 bp = Blueprint("todos", __name__)
 
@@ -45,6 +50,33 @@ def _live_todo(list_id: str) -> todos.TodoRow:
     return todos.TodoRow(LIVE_ID, list_id, LIVE_TITLE, LIVE_NOTES, False, None, now, now, now, 0)
 
 
+def todo_form(todo: Todo | None = None) -> TodoForm:
+    """A todo form to show: empty, or with `todo`'s values, its times in the page's zone."""
+    form = TodoForm(formdata=None, obj=todo)
+    form.time_zone.data = str(get_timezone())
+    form.due_at.data = to_wall_clock(todo.due_at) if todo and todo.due_at else None
+    return form
+
+
+def _form_zone(form: TodoForm) -> str:
+    """The zone the posted form showed its times in, else the page's."""
+    try:
+        return check_time_zone(form.time_zone.data or "")
+    except ValidationError:
+        return str(get_timezone())
+
+
+def _shown_due(due_at: datetime | None, zone: str) -> str:
+    """What the form showed for this due time (to the minute), in `zone`."""
+    return to_wall_clock(due_at, zone).strftime(LOCAL_FORMAT) if due_at else ""
+
+
+def _shown_version(form: TodoForm) -> int:
+    """The version the posted form showed; 0 (older than any) when it carries none."""
+    raw = form.version.data or ""
+    return int(raw) if raw.isdecimal() and len(raw) < 10 else 0
+
+
 def render_home(
     list_id: str,
     *,
@@ -63,7 +95,7 @@ def render_home(
         lists=lists.list_lists(current_user()),
         page=page,
         newer=newer,
-        form=form or TodoForm(formdata=None),
+        form=form or todo_form(),
         list_form=list_form or ListForm(formdata=None),
         export_form=ExportForm(formdata=None),
         import_form=import_form or ImportForm(formdata=None),
@@ -104,7 +136,7 @@ def create(list_id: str) -> ResponseReturnValue:
                 list_id=list_id,
                 title=form.title.data or "",
                 notes=form.notes.data or "",
-                due_at=form.due_at.as_datetime(),
+                due_at=form.due_at.as_datetime(_form_zone(form)),
             )
         except ValidationError as exc:
             show_errors(form, exc.errors)
@@ -117,25 +149,31 @@ def create(list_id: str) -> ResponseReturnValue:
 @bp.route("/todos/<todo_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(todo_id: str) -> ResponseReturnValue:
-    """Change a todo's title, notes and due date."""
+    """Change a todo's title, notes and due time, unless someone changed it since the form
+    was shown (its version travels with the form): then the form comes back, as typed, with
+    what the todo reads now."""
     todo = todos.visible_todo(current_user(), todo_id)
-    form = TodoForm(obj=todo)
     if request.method == "GET":
-        form.due_at.data = todo.due_at.date() if todo.due_at else None
-        return render_template("web/todo_edit.html", todo=todo, form=form)
-    if form.validate_on_submit():
-        changes = {
-            "title": form.title.data or "",
-            "notes": form.notes.data or "",
-            "due_at": form.due_at.as_datetime(),
-        }
-        try:
-            todos.edit_todo(current_user(), todo_id, changes)
-        except ValidationError as exc:
-            show_errors(form, exc.errors)
-        else:
-            flash(_("Todo saved."), "success")
-            return redirect(url_for(".show", list_id=todo.list_id))
+        return render_template("web/todo_edit.html", todo=todo, form=todo_form(todo))
+    form = TodoForm()
+    if not form.validate_on_submit():
+        return render_template("web/todo_edit.html", todo=todo, form=form), 422
+    zone = _form_zone(form)
+    changes = {"title": form.title.data or "", "notes": form.notes.data or ""}
+    # An untouched due field keeps the time as stored (the form shows it to the minute).
+    if (form.due_at.raw_data or [""])[0].strip() != _shown_due(todo.due_at, zone):
+        changes["due_at"] = form.due_at.as_datetime(zone)
+    try:
+        todos.edit_todo(current_user(), todo_id, changes, version=_shown_version(form))
+    except ValidationError as exc:
+        show_errors(form, exc.errors)
+    except PreconditionFailedError:
+        current = todos.visible_todo(current_user(), todo_id)
+        form.version.data = str(current.version)  # saving again replaces what it reads now
+        return render_template("web/todo_edit.html", todo=current, form=form, conflict=True), 409
+    else:
+        flash(_("Todo saved."), "success")
+        return redirect(url_for(".show", list_id=todo.list_id))
     return render_template("web/todo_edit.html", todo=todo, form=form), 422
 
 

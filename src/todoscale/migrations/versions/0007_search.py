@@ -11,8 +11,8 @@ cascade of a deleted user) keeps it right:
 - PostgreSQL: a GIN index on the `tsvector` of the same text (`simple` configuration: no
   stemming or stop words, for any language). Queries use exactly this expression.
 
-Revision ID: 0004_webui
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-23 09:00:00
 
 """
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0004_webui"
-down_revision = "0003"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

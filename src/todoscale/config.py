@@ -233,6 +233,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body of any kind (file uploads).",
     ),
     Setting(
+        "TODOSCALE_IMPORT_MAX_ROWS",
+        "IMPORT_MAX_ROWS",
+        int,
+        "1000000",
+        "Most rows one import takes; a file with more is refused with 422, nothing written.",
+    ),
+    Setting(
         "TODOSCALE_TRUSTED_PROXIES",
         "TRUSTED_PROXIES",
         int,
@@ -253,6 +260,13 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "600 per minute",
         "API writes (POST, PATCH, DELETE) per authenticated user.",
+    ),
+    Setting(
+        "TODOSCALE_IMPORT_LIMIT",
+        "IMPORT_LIMIT",
+        str,
+        "10 per hour",
+        "Imports (`POST /api/v1/imports`) per authenticated user, beside the write limit.",
     ),
     Setting(
         "TODOSCALE_ANON_LIMIT",
@@ -403,6 +417,7 @@ class Config:
     LOCAL_CACHE_TTL = 60.0
     MAX_JSON_BYTES = 1024 * 1024
     MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+    IMPORT_MAX_ROWS = 1_000_000
     TRUSTED_PROXIES = 0
     LOG_LEVEL = "INFO"
     REQUEST_LOG = True
@@ -419,6 +434,7 @@ class Config:
     JSON_SORT_KEYS = False
     RATE_LIMITS_ENABLED = True
     API_WRITE_LIMIT = "600 per minute"
+    IMPORT_LIMIT = "10 per hour"
     ANON_LIMIT = "30 per minute"
     LOGIN_FAILURES_PER_ADDRESS = "10 per 15 minutes"
     LOGIN_FAILURES_PER_ACCOUNT = "100 per hour"

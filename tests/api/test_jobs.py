@@ -161,3 +161,16 @@ def test_jobs_need_a_token(client):
     assert client.post("/api/v1/imports").status_code == 401
     assert client.get("/api/v1/jobs/x").status_code == 401
     assert client.get("/api/v1/jobs/x/result").status_code == 401
+
+
+def test_an_import_over_the_row_cap_is_422_and_writes_nothing(app, alice, row_counts, monkeypatch):
+    monkeypatch.setitem(app.config, "IMPORT_MAX_ROWS", 2)
+    before = row_counts()
+
+    response = post_import(alice, alice.inbox_id, b"title\none\ntwo\nthree\n")
+
+    assert response.status_code == 422
+    problem = response.get_json()
+    assert problem["detail"].startswith("The file has more than 2 rows")
+    assert list(problem["errors"]) == ["file"]
+    assert row_counts() == before

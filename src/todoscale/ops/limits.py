@@ -34,6 +34,9 @@ WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 ANONYMOUS_ENDPOINTS = frozenset(
     {"api.users.create", "api.tokens.create", "auth.login", "auth.register"}
 )
+# Routes that queue an import: a budget of their own per user, beside the write budget (a
+# web page that imports adds its endpoint here).
+IMPORT_ENDPOINTS = frozenset({"api.jobs.import_"})
 # The two ways to log in, and the status each answers a wrong password with.
 LOGIN_FAILURE_STATUS = {"api.tokens.create": 401, "auth.login": 422}
 LOGIN_SUCCESS_STATUS = {"api.tokens.create": 201, "auth.login": 302}
@@ -130,6 +133,16 @@ def _api_user_id() -> str | None:
 def _not_an_api_write() -> bool:
     # The method first: a read never looks the token up for the limiter.
     return request.method not in WRITE_METHODS or _api_user_id() is None
+
+
+def _importer_id() -> str:
+    """The user who imports: the browser's (web pages) or the bearer token's (the API)."""
+    user = g.get("user")
+    return (user.id if user is not None else _api_user_id()) or ""
+
+
+def _not_an_import() -> bool:
+    return request.endpoint not in IMPORT_ENDPOINTS or not _importer_id()
 
 
 def _not_anonymous_route() -> bool:
@@ -291,6 +304,12 @@ def _build_limiter(app: Flask) -> Limiter:
         key_func=lambda: _api_user_id() or "",
         exempt_when=_not_an_api_write,
         error_message="Too many writes; wait for the time in 'Retry-After'.",
+    )(api)
+    limiter.limit(
+        _setting("IMPORT_LIMIT"),
+        key_func=_importer_id,
+        exempt_when=_not_an_import,
+        error_message="Too many imports; wait for the time in 'Retry-After'.",
     )(api)
     for blueprint in (api, auth):
         limiter.limit(

@@ -1,8 +1,8 @@
 """Export and import formats: a list's (or a user's) todos as CSV or JSON, and back.
 
 Both formats carry the same fields, times in RFC 3339 UTC with `Z`. An import reads a file
-as an export wrote it; every row is checked with the rules the API applies, and a file
-with any bad row is refused whole.
+as an export wrote it (`import_files` streams its rows); every row is checked with the rules
+the API applies, and a file with any bad row is refused whole.
 """
 
 from __future__ import annotations
@@ -98,57 +98,6 @@ def render(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def parse(data: bytes) -> tuple[str, list[dict[str, Any]]]:
-    """The format and raw rows of an export file; ValidationError when it is not one.
-
-    The format is told by the content (a JSON object, or a CSV header row), never by the
-    file's name. Rows are not checked here: see `check_rows`.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _not_an_export("it is not UTF-8 text") from exc
-    if text.lstrip().startswith(("{", "[")):
-        return JSON, _parse_json(text)
-    return CSV, _parse_csv(text)
-
-
-def _not_an_export(why: str) -> ValidationError:
-    return ValidationError({"file": [f"{NOT_AN_EXPORT} ({why})"]}, detail=NOT_AN_EXPORT)
-
-
-def _parse_json(text: str) -> list[dict[str, Any]]:
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise _not_an_export(f"invalid JSON: {exc}") from exc
-    todos = document.get("todos") if isinstance(document, dict) else None
-    if not isinstance(todos, list):
-        raise _not_an_export("a JSON file must be an object with a 'todos' array")
-    return [row if isinstance(row, dict) else {"": row} for row in todos]
-
-
-def _parse_csv(text: str) -> list[dict[str, Any]]:
-    if "\x00" in text:
-        raise _not_an_export("it contains NUL bytes")
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        header = next(reader, None)
-        if header is None or "title" not in header or not set(header) <= set(FIELDS):
-            raise _not_an_export("its first row is not an export's header")
-        rows: list[dict[str, Any]] = []
-        for values in reader:
-            if not values:
-                continue
-            if len(values) != len(header):
-                rows.append({"": values})  # the row check names it
-            else:
-                rows.append(dict(zip(header, values, strict=True)))
-    except csv.Error as exc:
-        raise _not_an_export(f"malformed CSV: {exc}") from exc
-    return rows
-
-
 @dataclass(frozen=True)
 class CheckedRows:
     """The rows of an import ready to insert (without ids or list), or what is wrong."""
@@ -158,9 +107,13 @@ class CheckedRows:
 
     def error_text(self) -> str:
         """The failing rows, named: "row 3: title must not be empty; row 7: ..."."""
-        named = self.errors[:MAX_NAMED_ROWS]
-        more = len(self.errors) - len(named)
-        return "; ".join(named) + (f"; and {more} more rows" if more else "")
+        return error_text(self.errors[:MAX_NAMED_ROWS], len(self.errors))
+
+
+def error_text(named: Sequence[str], total: int) -> str:
+    """`named` faults (the first rows') joined, and how many of `total` were left unnamed."""
+    more = total - len(named)
+    return "; ".join(named) + (f"; and {more} more rows" if more else "")
 
 
 def check_row(raw: dict[str, Any], fmt: str, now: datetime) -> dict[str, Any]:

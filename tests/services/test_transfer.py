@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 
 import orjson
@@ -120,4 +122,36 @@ def test_a_csv_row_with_the_wrong_number_of_columns_is_named():
     assert [row["title"] for row in checked.rows] == ["ok"]
     assert checked.errors == [
         "row 2: is not a row of an export (wrong number of columns or not an object)"
+    ]
+
+
+FORMULAS = ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "'quoted", "''twice", "plain"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text():
+    rows = [
+        {**ROWS[1], "list": formula, "title": formula, "notes": formula} for formula in FORMULAS
+    ]
+    rows.append({**ROWS[1], "title": "tab", "notes": "\tindented"})
+    rows.append({**ROWS[1], "title": "cr", "notes": "\rreturn"})
+
+    lines = list(csv.reader(io.StringIO(transfer.render(rows, "csv").decode(), newline="")))
+
+    written = ['\'=HYPERLINK("http://x")', "'+1+1", "'-2", "'@SUM(A1)", "''quoted", "'''twice"]
+    assert [line[:3] for line in lines[1:8]] == [[cell] * 3 for cell in [*written, "plain"]]
+    assert [line[2] for line in lines[8:]] == ["'\tindented", "'\rreturn"]
+    # The fields the export writes itself (completion, times) never start so: left alone.
+    assert lines[1][3:] == ["false", "", "2026-12-24T08:00:00Z", *[ROWS[1]["created_at"]] * 2]
+
+
+def test_a_csv_export_imports_back_exactly_whatever_its_cells_start_with():
+    rows = [{**ROWS[1], "title": formula, "notes": formula} for formula in FORMULAS]
+    rows.append({**ROWS[1], "title": "tab", "notes": "\tindented"})
+
+    fmt, raws = parse(transfer.render(rows, "csv"))
+    checked = transfer.check_rows(raws, fmt, NOW)
+
+    assert checked.errors == []
+    assert [(row["title"], row["notes"]) for row in checked.rows] == [
+        (row["title"], row["notes"]) for row in rows
     ]

@@ -21,7 +21,14 @@ from typing import Any
 import ijson
 
 from todoscale.exceptions import ValidationError
-from todoscale.services.transfer import CSV, FIELDS, JSON, NOT_AN_EXPORT
+from todoscale.services.transfer import (
+    CSV,
+    FIELDS,
+    JSON,
+    NOT_AN_EXPORT,
+    TEXT_FIELDS,
+    restore_cell,
+)
 
 # Where the rows of a JSON export are: `{"todos": [row, ...]}`.
 _JSON_ROWS = "todos.item"
@@ -115,7 +122,11 @@ def _as_rows(header: list[str] | None, values: Iterator[Any]) -> Iterator[dict[s
             elif len(value) != len(header):
                 yield {"": value}  # the row check names it
             else:
-                yield dict(zip(header, value, strict=True))
+                row = dict(zip(header, value, strict=True))
+                for field in TEXT_FIELDS:
+                    if field in row:
+                        row[field] = restore_cell(row[field])
+                yield row
 
 
 def _json_stream(data: bytes) -> io.BytesIO:

@@ -39,6 +39,14 @@ FIELDS = (
     "updated_at",
 )
 _TIMES = ("completed_at", "due_at", "created_at", "updated_at")
+# The fields people write; the others (completion, times) the export writes itself.
+TEXT_FIELDS = ("list", "title", "notes")
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"). A CSV export writes such a cell with a `'` in front, which makes it text, and
+# an import takes that `'` off again; a cell that really starts with `'` gets a second one,
+# so every value comes back exactly.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_MARK = "'"
 # How many failing rows an import's error names before it just counts the rest.
 MAX_NAMED_ROWS = 20
 
@@ -47,6 +55,16 @@ NOT_AN_EXPORT = (
     f"'title' and only these columns: {', '.join(FIELDS)}; or a JSON object "
     '{"todos": [...]}.'
 )
+
+
+def neutralise_cell(value: str) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs: see `_FORMULA_STARTS`."""
+    return _TEXT_MARK + value if value.startswith((*_FORMULA_STARTS, _TEXT_MARK)) else value
+
+
+def restore_cell(value: str) -> str:
+    """The value a CSV export's cell was written from (`neutralise_cell` undone)."""
+    return value[1:] if value.startswith(_TEXT_MARK) else value
 
 
 def _time(value: datetime | None) -> str | None:
@@ -91,6 +109,7 @@ def render(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
         writer.writerow(
             {
                 **row,
+                **{field: neutralise_cell(row[field] or "") for field in TEXT_FIELDS},
                 "completed": "true" if row["completed"] else "false",
                 **{field: row[field] or "" for field in _TIMES},
             }

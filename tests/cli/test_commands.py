@@ -9,6 +9,7 @@ import sys
 from sqlalchemy import func, select
 
 from tests.conftest import PROJECT_ROOT
+from todoscale import create_app
 from todoscale.cli import cli
 from todoscale.extensions import db
 from todoscale.models import Todo, TodoList, User
@@ -129,3 +130,25 @@ def test_db_upgrade_builds_a_fresh_database(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "todoscale.db").exists()
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_seed_refuses_to_run_in_production(app, row_counts):
+    production = create_app(
+        {
+            "ENV_NAME": "production",
+            "TESTING": True,  # keeps the suite's logging as it is
+            "SECRET_KEY": "x" * 32,
+            "INSTANCE_PATH": app.instance_path,
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REALTIME": "off",
+        }
+    )
+    before = row_counts()
+
+    result = production.test_cli_runner().invoke(cli, args=["seed", "--users", "2", "--todos", "5"])
+
+    assert result.exit_code != 0
+    assert "refuses to run in production" in result.output
+    assert row_counts() == before
+    with production.app_context():
+        db.engine.dispose()

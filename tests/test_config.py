@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from typing import Any
+
 import pytest
 
 from todoscale.config import ConfigurationError, ensure_secret_key, load_config
@@ -65,3 +68,36 @@ def test_the_embedded_default_generates_a_private_key_once_and_keeps_it(tmp_path
     assert first == second
     assert len(first) == 64
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def _key_of_a_starting_worker(instance: str, barrier: Any, keys: Any) -> None:
+    barrier.wait()  # every worker at once, as gunicorn's and granian's start
+    keys.put(ensure_secret_key(load_config({}), instance))
+
+
+def test_workers_starting_at_once_all_read_the_same_whole_key(tmp_path):
+    # Before, one worker created the file (O_EXCL) and then wrote it: another could open it
+    # in between and read an empty key. Eight processes at once, 25 times over.
+    context = multiprocessing.get_context("fork")
+    for round_ in range(25):
+        folder = tmp_path / str(round_)
+        folder.mkdir()
+        barrier, keys = context.Barrier(8), context.Queue()
+        workers = [
+            context.Process(target=_key_of_a_starting_worker, args=(str(folder), barrier, keys))
+            for _ in range(8)
+        ]
+        for worker in workers:
+            worker.start()
+        seen = [keys.get(timeout=30) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        assert len(set(seen)) == 1 and len(seen[0]) == 64, (round_, seen)
+        assert [path.name for path in folder.iterdir()] == ["secret_key"]  # no leftovers
+
+
+def test_an_empty_key_file_is_refused_with_what_to_do(tmp_path):
+    (tmp_path / "secret_key").write_text("")
+
+    with pytest.raises(ConfigurationError, match=r"is empty\. Delete it"):
+        ensure_secret_key(load_config({}), str(tmp_path))

@@ -9,8 +9,9 @@ from typing import Any
 from flask import Flask
 
 from todoscale import admin, api, auth, cache, errors, mail, realtime, tasks, web
-from todoscale.config import ensure_secret_key, load_config
+from todoscale.config import broker_url, ensure_secret_key, load_config
 from todoscale.extensions import db, migrate
+from todoscale.instance import keep_private, prepare_instance
 from todoscale.models import crypto, engine
 from todoscale.ops import (
     compression,
@@ -35,13 +36,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     values = load_config(env_name=(overrides or {}).get("ENV_NAME"))
     values.update(overrides or {})
     instance_path = os.path.abspath(values["INSTANCE_PATH"] or "instance")
-    os.makedirs(instance_path, exist_ok=True)
+    prepare_instance(instance_path)  # 0700: its keys, database and queue are the owner's
 
     app = Flask("todoscale", instance_path=instance_path)
     app.json = OrjsonProvider(app)
     app.config.update(values)
     app.config["SECRET_KEY"] = ensure_secret_key(values, instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = engine.database_url(values, instance_path)
+    keep_private(app.config["SQLALCHEMY_DATABASE_URI"], broker_url(values, instance_path))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine.engine_options(app.config)
     if not app.testing:
         logs.configure(app.config["LOG_LEVEL"])

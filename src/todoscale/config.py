@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -285,6 +287,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body of any kind (file uploads).",
     ),
     Setting(
+        "TODOSCALE_IMPORT_MAX_ROWS",
+        "IMPORT_MAX_ROWS",
+        int,
+        "1000000",
+        "Most rows one import takes; a file with more is refused with 422, nothing written.",
+    ),
+    Setting(
         "TODOSCALE_TRUSTED_PROXIES",
         "TRUSTED_PROXIES",
         int,
@@ -305,6 +314,13 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "600 per minute",
         "API writes (POST, PATCH, DELETE) per authenticated user.",
+    ),
+    Setting(
+        "TODOSCALE_IMPORT_LIMIT",
+        "IMPORT_LIMIT",
+        str,
+        "10 per hour",
+        "Imports (`POST /api/v1/imports`) per authenticated user, beside the write limit.",
     ),
     Setting(
         "TODOSCALE_ANON_LIMIT",
@@ -371,7 +387,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SESSION_COOKIE_SECURE",
         _bool,
         "1 in production, else 0",
-        "Send the session cookie over HTTPS only.",
+        "Send the session cookie over HTTPS only, named `__Host-todoscale_session` (this host "
+        "only).",
     ),
     Setting(
         "TODOSCALE_BIND",
@@ -464,8 +481,9 @@ SETTINGS: tuple[Setting, ...] = (
         "TODOSCALE_INSTANCE_ID",
         "INSTANCE_ID",
         str,
-        "`hostname:pid`",
-        "Sent as the `X-Instance-ID` response header, to tell instances apart behind nginx.",
+        "`hostname:pid`; none in production",
+        "Sent as the `X-Instance-ID` response header, to tell instances apart behind nginx; "
+        "production sends it only when set (never the host name and pid).",
     ),
 )
 
@@ -506,6 +524,7 @@ class Config:
     LOCAL_CACHE_TTL = 60.0
     MAX_JSON_BYTES = 1024 * 1024
     MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+    IMPORT_MAX_ROWS = 1_000_000
     TRUSTED_PROXIES = 0
     LOG_LEVEL = "INFO"
     REQUEST_LOG = True
@@ -528,6 +547,7 @@ class Config:
     JSON_SORT_KEYS = False
     RATE_LIMITS_ENABLED = True
     API_WRITE_LIMIT = "600 per minute"
+    IMPORT_LIMIT = "10 per hour"
     ANON_LIMIT = "30 per minute"
     LOGIN_FAILURES_PER_ADDRESS = "10 per 15 minutes"
     LOGIN_FAILURES_PER_ACCOUNT = "100 per hour"
@@ -567,12 +587,13 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
-    """Production: a secret key must be given; HSTS on."""
+    """Production: a secret key must be given; HSTS and the `__Host-` cookie on."""
 
     ENV_NAME = "production"
     HSTS = True
     METRICS_LOOPBACK = False
     SESSION_COOKIE_SECURE = True
+    INSTANCE_ID = ""  # no X-Instance-ID unless set: a host name and pid help an attacker
 
 
 CONFIGS: dict[str, type[Config]] = {
@@ -621,20 +642,33 @@ def ensure_secret_key(values: dict[str, Any], instance_path: str) -> str:
             "or run with TODOSCALE_ENV=development."
         )
     path = os.path.join(instance_path, "secret_key")
+    if os.path.exists(path):
+        return _read_key(path)
+    # The key is written whole to a file of its own, then linked into place. link() fails
+    # when the name exists, so when several workers start at once exactly one key wins, and
+    # no reader ever finds the name before its content (as it could between an O_EXCL
+    # create and the write that followed it).
+    fd, temporary = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")  # 0600
     try:
-        with open(path, encoding="ascii") as existing:
-            return existing.read().strip()
-    except FileNotFoundError:
-        pass
-    key = os.urandom(32).hex()
-    # O_EXCL: when several workers start at once, exactly one writes the key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        with open(path, encoding="ascii") as existing:
-            return existing.read().strip()
-    with os.fdopen(fd, "w", encoding="ascii") as new:
-        new.write(key)
+        with os.fdopen(fd, "w", encoding="ascii") as new:
+            new.write(os.urandom(32).hex())
+            new.flush()
+            os.fsync(new.fileno())
+        with contextlib.suppress(FileExistsError):  # another process won: its key is the key
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return _read_key(path)
+
+
+def _read_key(path: str) -> str:
+    with open(path, encoding="ascii") as existing:
+        key = existing.read().strip()
+    if not key:
+        raise ConfigurationError(
+            f"The secret key file {path} is empty. Delete it (a new key is generated) "
+            "or set TODOSCALE_SECRET_KEY."
+        )
     return key
 
 

@@ -193,3 +193,34 @@ def test_jobs_need_a_token(client):
     assert client.post("/api/v1/imports").status_code == 401
     assert client.get("/api/v1/jobs/x").status_code == 401
     assert client.get("/api/v1/jobs/x/result").status_code == 401
+
+
+def test_an_import_over_the_row_cap_is_422_and_writes_nothing(app, alice, row_counts, monkeypatch):
+    monkeypatch.setitem(app.config, "IMPORT_MAX_ROWS", 2)
+    before = row_counts()
+
+    response = post_import(alice, alice.inbox_id, b"title\none\ntwo\nthree\n")
+
+    assert response.status_code == 422
+    problem = response.get_json()
+    assert problem["detail"].startswith("The file has more than 2 rows")
+    assert list(problem["errors"]) == ["file"]
+    assert row_counts() == before
+
+
+def test_a_csv_export_neutralises_formulas_and_imports_back_exactly(app, alice):
+    made = {"=1+1": "@cmd", "+33 6": "-list item", "'quoted": "\ttabbed", "plain": "\rreturn"}
+    for title, notes in made.items():
+        alice.add_todo(title, notes=notes)
+    job = alice.post("/api/v1/exports", json={"format": "csv"}).get_json()
+    _run(app, job["id"])
+
+    exported = alice.get(f"{job['url']}/result").data.decode()
+
+    cells = [line.split(",")[1] for line in exported.split("\r\n")[1:] if line]
+    assert sorted(cells) == sorted(["'=1+1", "'+33 6", "''quoted", "plain"])
+    target = alice.post("/api/v1/lists", json={"name": "Copy"}).get_json()["id"]
+    imported = post_import(alice, target, exported.encode()).get_json()
+    _run(app, imported["id"])
+    items = alice.get(f"/api/v1/todos?list_id={target}").get_json()["items"]
+    assert {item["title"]: item["notes"] for item in items} == made

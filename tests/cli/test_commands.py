@@ -11,6 +11,7 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from tests.conftest import PROJECT_ROOT
+from todoscale import create_app
 from todoscale.cli import cli
 from todoscale.extensions import db
 from todoscale.models import Todo, TodoList, User
@@ -160,3 +161,25 @@ def test_a_fresh_database_has_no_account(make_app):
     with fresh.app_context():
         upgrade()
         assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_seed_refuses_to_run_in_production(app, row_counts):
+    production = create_app(
+        {
+            "ENV_NAME": "production",
+            "TESTING": True,  # keeps the suite's logging as it is
+            "SECRET_KEY": "x" * 32,
+            "INSTANCE_PATH": app.instance_path,
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REALTIME": "off",
+        }
+    )
+    before = row_counts()
+
+    result = production.test_cli_runner().invoke(cli, args=["seed", "--users", "2", "--todos", "5"])
+
+    assert result.exit_code != 0
+    assert "refuses to run in production" in result.output
+    assert row_counts() == before
+    with production.app_context():
+        db.engine.dispose()

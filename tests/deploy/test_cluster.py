@@ -12,6 +12,7 @@ import base64
 import http.client
 import json
 import os
+import random
 import signal
 import ssl
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import socketio
 from bench import wrk
 from sqlalchemy import create_engine, text
@@ -75,13 +77,13 @@ def request(
     return response.status, dict(response.getheaders()), data
 
 
-def _cluster_database(tmp_path: Path) -> tuple[str, str | None]:
+def _cluster_database(tmp_path: Path, suffix: str = "cluster") -> tuple[str, str | None]:
     """SQLite in the instance folder, or a PostgreSQL database of this module's own."""
     url = os.environ.get("TODOSCALE_TEST_DATABASE_URL")
     if not url:
         return f"sqlite:///{tmp_path / 'cluster.db'}", None
     target = make_url(url)
-    name = f"{target.database}_cluster"
+    name = f"{target.database}_{suffix}"
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -124,6 +126,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "TODOSCALE_INSTANCE_PATH": str(tmp),
         "TODOSCALE_ENV": "development",
         "TODOSCALE_DATABASE_URL": database_url,
+        # Whatever the shell running the suite says: this cluster runs its own Redis.
+        "TODOSCALE_REDIS_URL": "",
         "TODOSCALE_REQUEST_LOG": "1",
         "TODOSCALE_LOG_LEVEL": "INFO",
     }
@@ -409,3 +413,48 @@ def test_cluster_down_stops_every_process(cluster):
     assert "Stopped" in output
     assert [pid for pid in pids if local.alive(pid)] == []
     assert "No cluster is running" in _todoscale(cluster.env, "cluster", "status")
+
+
+def test_a_given_redis_is_used_and_the_cluster_runs_none_of_its_own(tmp_path, redis_url):
+    # As a new user would: the README's PostgreSQL (when the suite has one) and a Redis of
+    # their own in TODOSCALE_REDIS_URL. The smallest cluster: one instance, one worker each.
+    require("nginx")
+    database_url, database = _cluster_database(tmp_path, "cluster_redis")
+    first = free_port_run(2)
+    env = {
+        "TODOSCALE_INSTANCE_PATH": str(tmp_path),
+        "TODOSCALE_ENV": "development",
+        "TODOSCALE_DATABASE_URL": database_url,
+        "TODOSCALE_REDIS_URL": redis_url,
+    }
+    # The registration's rate limit is counted per client address: one no one else uses
+    # makes the key this cluster's own (the suite's Redis is shared with other tests).
+    store = redis.Redis.from_url(redis_url)
+    client = next(
+        f"127.0.0.{n}" for n in random.sample(range(10, 250), 240) if not _limit_keys(store, n)
+    )
+    folder = tmp_path / "cluster"
+    try:
+        _todoscale(env, "cluster", "up", "--instances", "1", "--workers", "1", "--port", str(first))
+        user = json.dumps({"username": "rita", "email": "rita@example.com", "password": PASSWORD})
+        conn = http.client.HTTPConnection("127.0.0.1", first, source_address=(client, 0))
+        status, _, _ = request(
+            conn, "POST", "/api/v1/users", body=user, **{"Content-Type": "application/json"}
+        )
+        assert status == 201
+        pids = local.program_pids(folder)
+        programs = [pid for pgid in pids.values() for pid in local.group_members(pgid)]
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in programs]
+    finally:
+        local.down(folder)
+        if database:
+            _drop_database(database)
+
+    assert "redis" not in pids
+    assert not [command for command in commands if b"redis-server" in command]
+    assert _limit_keys(store, int(client.rsplit(".", 1)[1])), "the app's limits are in Redis"
+    assert store.exists("_kombu.binding.todoscale"), "the worker's queue is in Redis"
+
+
+def _limit_keys(store: redis.Redis, host: int) -> list[bytes]:
+    return list(store.scan_iter(f"LIMITS:LIMITER/todoscale/127.0.0.{host}/*"))

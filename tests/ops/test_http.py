@@ -70,6 +70,20 @@ def test_security_headers_are_on_every_response(client, alice):
         assert REQUEST_ID.match(headers["X-Request-ID"]), name
 
 
+def test_no_cache_keeps_a_response_but_files_say_their_own(client, alice):
+    for name, response in _responses(client, alice).items():
+        caching = response.headers.getlist("Cache-Control")
+        if name == "asset":  # a file of the API docs, sent from disk
+            assert caching == ["public, max-age=86400"], caching
+        else:
+            assert caching == ["no-store"], (name, caching)
+    page = client.get("/login")
+    stylesheet = page.get_data(as_text=True).split('href="/static/', 1)[1].split('"', 1)[0]
+    static = client.get(f"/static/{stylesheet}")
+    static.close()
+    assert static.headers.getlist("Cache-Control") == ["public, max-age=31536000, immutable"]
+
+
 def test_api_errors_are_problem_details_with_their_status(client, alice):
     for name, response in _responses(client, alice).items():
         if name[0] in "45":  # the API's errors; pages answer HTML

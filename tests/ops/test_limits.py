@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import time
 from typing import Any
 
@@ -66,6 +67,32 @@ def test_api_writes_are_limited_per_user_with_headers(limited_app):
     assert listing.status_code == 200
     assert len(listing.get_json()["items"]) == 3
     assert "RateLimit-Limit" not in listing.headers
+
+
+def test_imports_have_a_budget_of_their_own_beside_the_writes(limited_app):
+    client = limited_app(
+        API_WRITE_LIMIT="100 per minute", IMPORT_LIMIT="2 per minute"
+    ).test_client()
+    alice, bob = register(client, "alice"), register(client, "bob")
+
+    def import_(token: str) -> TestResponse:
+        inbox = client.get("/api/v1/lists", headers={"Authorization": f"Bearer {token}"})
+        data = {
+            "list_id": inbox.get_json()["items"][0]["id"],
+            "file": (io.BytesIO(b"title\nx\n"), "a"),
+        }
+        return client.post(
+            "/api/v1/imports", data=data, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    assert [import_(alice).status_code for _ in range(2)] == [202, 202]
+    refused = import_(alice)
+    assert refused.status_code == 429
+    assert refused.get_json()["detail"] == "Too many imports; wait for the time in 'Retry-After'."
+    assert refused.headers["RateLimit-Limit"] == "2"
+    # Other writes and other users' imports go on.
+    assert add_todo(client, alice).status_code == 201
+    assert import_(bob).status_code == 202
 
 
 def test_a_write_budget_comes_back_when_the_window_ends(limited_app):

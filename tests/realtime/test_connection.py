@@ -47,6 +47,19 @@ def events(client: SocketIOTestClient) -> list[tuple[str, Any]]:
     return [(item["name"], item["args"][0]) for item in client.get_received()]
 
 
+def test_engineio_answers_carry_the_security_headers_once(web: FlaskClient) -> None:
+    # Engine.IO answers /socket.io/ itself, outside Flask's after_request hooks.
+    response = web.get("/socket.io/?EIO=4&transport=polling")
+
+    assert response.status_code == 200
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options"):
+        assert len(response.headers.getlist(name)) == 1, name
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    # Flask's own responses of the same process are unchanged: one of each, no duplicates.
+    assert len(web.get("/healthz").headers.getlist("X-Frame-Options")) == 1
+
+
 def test_connect_without_credentials_is_refused(serving_app: Flask) -> None:
     client = connect(serving_app)
     assert not client.is_connected()

@@ -3,6 +3,7 @@ worker would: `run_job` is what the task calls)."""
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import timedelta
 
 import orjson
@@ -18,7 +19,7 @@ from todoscale.exceptions import (
 )
 from todoscale.extensions import db
 from todoscale.models import Job, Todo, utcnow
-from todoscale.services import jobs, lists, todos, transfer
+from todoscale.services import import_files, jobs, lists, todos, transfer
 from todoscale.services.accounts import register_user
 from todoscale.signals import job_queued, job_updated, list_updated, todo_created
 
@@ -100,6 +101,56 @@ def test_create_import_checks_the_list_the_shape_and_the_size(people):
     assert orjson.loads(job.params)["format"] == "csv"  # told by the content, not the name
 
 
+def test_an_import_over_the_row_cap_is_refused_whole_and_queues_nothing(people, app, monkeypatch):
+    monkeypatch.setitem(app.config, "IMPORT_MAX_ROWS", 3)
+    rows = [{"title": f"t{n}", "completed": False} for n in range(4)]
+
+    with pytest.raises(ValidationError) as refused:
+        jobs.create_import(
+            people["olive"], list_id=people["shared"], filename="a", data=_csv(*rows)
+        )
+
+    assert "more than 3 rows" in refused.value.errors["file"][0]
+    assert db.session.scalar(select(func.count()).select_from(Job)) == 0
+    job = jobs.create_import(
+        people["olive"], list_id=people["shared"], filename="a", data=_csv(*rows[:3])
+    )
+    assert orjson.loads(job.params)["rows"] == 3
+
+
+def _traced_peak(action):
+    """What `action()` returns, and the most memory Python allocated meanwhile."""
+    tracemalloc.start()
+    try:
+        result = action()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_file_of_many_tiny_rows_is_read_as_a_stream_by_request_and_worker(people):
+    # The audit's 10 MiB `{"todos": [0, 0, ...]}` took the web process to 1.2 GB and the
+    # worker to 1.9 GB: every row held at once, then every row's error. A smaller file of
+    # the same kind (tracing allocations is slow): both sides stay far below its rows' size.
+    count = 96 * 1024
+    data = b'{"todos":[' + b"0," * (count - 1) + b"0]}"
+
+    job, queued = _traced_peak(
+        lambda: jobs.create_import(
+            people["olive"], list_id=people["shared"], filename="z", data=data
+        )
+    )
+    _, ran = _traced_peak(lambda: jobs.run_job(job.id, worker_name="test"))
+
+    assert queued < 8 * 1024 * 1024, f"the request allocated {queued / 2**20:.1f} MiB"
+    assert ran < 8 * 1024 * 1024, f"the worker allocated {ran / 2**20:.1f} MiB"
+    failed = _job(job.id)
+    assert failed.status == "failed"
+    assert failed.error.startswith("row 1: is not a row of an export")
+    assert failed.error.endswith(f"; and {count - transfer.MAX_NAMED_ROWS} more rows")
+    assert _count(people["shared"]) == 0
+
+
 def test_export_runs_and_its_file_is_served_to_its_owner_only(people):
     olive, mia = people["olive"], people["mia"]
     todos.create_todo(olive, title="Milk", list_id=people["shared"], notes="semi")
@@ -135,7 +186,7 @@ def test_an_export_without_a_list_covers_every_list_the_user_sees(people):
 
     jobs.run_job(job.id, worker_name="test")
 
-    _fmt, rows = transfer.parse(jobs.job_result(mia, job.id)[0])
+    _fmt, rows = import_files.read_rows(jobs.job_result(mia, job.id)[0])
     assert sorted((row["list"], row["title"]) for row in rows) == [
         ("Inbox", "In inbox"),
         ("Shared", "In shared"),

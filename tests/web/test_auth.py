@@ -117,6 +117,28 @@ def test_the_cookie_is_secure_in_production(other_app):
     assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
 
 
+def test_production_names_the_cookie_for_this_host_only(other_app):
+    production = other_app(ENV_NAME="production", SECRET_KEY="x" * 32, REQUEST_LOG=False)
+    browser = production.test_client()
+    https = {"base_url": "https://localhost", "headers": {"Referer": "https://localhost/"}}
+    page = browser.get("/register", **https)
+    form = {"username": "hana", "email": "hana@example.com", "password": PASSWORD}
+
+    response = browser.post("/register", data={"csrf_token": csrf_token(page), **form}, **https)
+
+    assert response.status_code == 302, response.get_data(as_text=True)
+    header = response.headers["Set-Cookie"]
+    assert header.startswith(f"__Host-{COOKIE}=")
+    assert "Secure" in header and "Path=/" in header and "Domain" not in header
+    assert browser.get("/", **https).status_code == 200, "the prefixed cookie opens the session"
+
+
+def test_logout_tells_the_browser_to_drop_its_cache(ann):
+    response = ann.post("/logout")
+
+    assert response.headers["Clear-Site-Data"] == '"cache"'
+
+
 def test_a_login_without_csrf_token_is_refused(web_user, client):
     web_user("carl")
     client.get("/login")

@@ -12,6 +12,8 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from todoscale.api import schemas
+from todoscale.config import Config
+from todoscale.services.jobs import MAX_IMPORT_BYTES
 from todoscale.services.search import QUERY_MAX, TERMS_MAX
 
 bp = Blueprint("openapi", __name__)
@@ -45,6 +47,7 @@ _ERRORS = {
     "412": "`If-Match` names a version that is no longer current",
     "413": "Body too large",
     "422": "Invalid values; `errors` names the fields",
+    "429": "Rate limited; wait for the seconds in `Retry-After`",
 }
 
 
@@ -232,7 +235,13 @@ def _job_paths() -> dict[str, Any]:
                 "type": "object",
                 "required": ["file", "list_id"],
                 "properties": {
-                    "file": {"type": "string", "format": "binary"},
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "A CSV or JSON file as an export wrote it: at most "
+                        f"{MAX_IMPORT_BYTES} bytes and TODOSCALE_IMPORT_MAX_ROWS rows "
+                        f"({Config.IMPORT_MAX_ROWS:,} unless configured); more is 413 or 422",
+                    },
                     "list_id": {"type": "string"},
                 },
             }
@@ -259,7 +268,7 @@ def _job_paths() -> dict[str, Any]:
                     "Queue an import of an export file",
                     ok="202",
                     out=s.JobRead,
-                    fails="401 404 413 422",
+                    fails="401 404 413 422 429",
                 ),
                 "requestBody": {"required": True, "content": upload},
             }

@@ -22,6 +22,11 @@ from todoscale.services import sessions
 
 _serializer = TaggedJSONSerializer()
 
+# Browsers take a cookie named `__Host-...` only when it is Secure, for the path `/` and
+# without a Domain: then no plain-HTTP page and no other host (a subdomain) can set or
+# replace it. Every Secure session cookie (production's) is named so.
+HOST_PREFIX = "__Host-"
+
 # Paths that never use the browser session: the API authenticates with bearer tokens, and
 # static files need no database round trip. (`/metrics` does: an admin's session may read it.)
 _SESSIONLESS = ("/api/", "/static/", "/healthz", "/readyz")
@@ -53,6 +58,11 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
 
 class DatabaseSessionInterface(SessionInterface):
     """Opens and saves `ServerSession`s through the sessions service."""
+
+    def get_cookie_name(self, app: Flask) -> str:
+        """The configured name, with the `__Host-` prefix whenever the cookie is Secure."""
+        name = super().get_cookie_name(app)
+        return HOST_PREFIX + name if self.get_cookie_secure(app) else name
 
     def open_session(self, app: Flask, request: Request) -> ServerSession | None:
         """The session the cookie names, an empty one, or None (a null session) for the API."""

@@ -78,4 +78,8 @@ def logout() -> ResponseReturnValue:
     if g.user is not None:
         log_out()
         flash(_("You have logged out."), "success")
-    return redirect(url_for("auth.login"))
+    response = redirect(url_for("auth.login"))
+    # The browser drops what it kept of the pages this session saw (no-store aside, its
+    # back-forward cache may hold them).
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response

@@ -70,17 +70,20 @@ def up(
     """Start nginx on --port in front of --instances app instances; return once all answer."""
     if tls_port and not (cert and key):
         raise click.UsageError("--tls-port needs --cert and --key (PEM files).")
+    config = load_config()
     plan = local.Plan(
         instance_path=_instance_path(),
         port=port,
         instances=instances,
         app_port=app_port or 0,
-        server=server or load_config()["SERVER"],
+        server=server or config["SERVER"],
         workers=workers,
         tls_port=tls_port,
         certificate=os.path.abspath(cert) if cert else None,
         certificate_key=os.path.abspath(key) if key else None,
         host=host,
+        # The environment's Redis (TODOSCALE_REDIS_URL); None: the cluster runs its own.
+        redis_url=config["REDIS_URL"] or None,
     )
     note = _database_note(instances)
     if note:

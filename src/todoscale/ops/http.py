@@ -9,6 +9,8 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -28,6 +30,8 @@ _SECURITY_HEADERS = [
     ("X-Frame-Options", "DENY"),
 ]
 _HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+# Anything but a file sent from disk may carry someone's data: no cache on the way keeps it.
+_NO_STORE = ("Cache-Control", "no-store")
 
 
 def _default_id() -> str:
@@ -50,8 +54,14 @@ def _finish(response: Response) -> Response:
     # No view sets these, so they are appended, not looked up first: on a small response
     # werkzeug's per-header lookup cost more than the view.
     response.headers.extend(_SECURITY_HEADERS)
+    if not response.direct_passthrough:  # files (static, the docs' assets) set their own
+        response.headers.add(*_NO_STORE)
     response.headers.add("X-Request-ID", g.request_id)
-    response.headers.add("X-Instance-ID", current_app.config["INSTANCE_ID"] or _default_id())
+    instance_id = current_app.config["INSTANCE_ID"]
+    if instance_id is None:
+        instance_id = _default_id()
+    if instance_id:  # production's default is "": no host name or pid goes out
+        response.headers.add("X-Instance-ID", instance_id)
     if current_app.config["HSTS"]:
         response.headers.add(*_HSTS)
     if current_app.config["REQUEST_LOG"]:
@@ -80,6 +90,11 @@ def _warn_of_host_headers(app: Flask) -> None:
             "client sends. Set TODOSCALE_PUBLIC_URL=https://your.host (the address users "
             "reach), or TODOSCALE_TRUSTED_HOSTS=your.host."
         )
+
+
+def fixed_headers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The security headers of every dynamic response, for answers made outside Flask."""
+    return [*_SECURITY_HEADERS, _NO_STORE, *([_HSTS] if config["HSTS"] else [])]
 
 
 def init_app(app: Flask) -> None:

@@ -34,6 +34,8 @@ WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 ANONYMOUS_ENDPOINTS = frozenset(
     {"api.users.create", "api.tokens.create", "auth.login", "auth.register"}
 )
+# Routes that queue an import: a budget of their own per user, beside the write budget.
+IMPORT_ENDPOINTS = frozenset({"api.jobs.import_", "web.jobs.import_"})
 # Short timeouts: during an outage a request waits at most this long for Redis.
 REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 WARN_INTERVAL_SECONDS = 60.0
@@ -124,6 +126,16 @@ def _not_an_api_write() -> bool:
     return request.method not in WRITE_METHODS or _api_user_id() is None
 
 
+def _importer_id() -> str:
+    """The user who imports: the browser's (web pages) or the bearer token's (the API)."""
+    user = g.get("user")
+    return (user.id if user is not None else _api_user_id()) or ""
+
+
+def _not_an_import() -> bool:
+    return request.endpoint not in IMPORT_ENDPOINTS or not _importer_id()
+
+
 def _not_anonymous_route() -> bool:
     return request.endpoint not in ANONYMOUS_ENDPOINTS
 
@@ -170,6 +182,18 @@ def _build_limiter(app: Flask) -> Limiter:
         exempt_when=_not_an_api_write,
         error_message="Too many writes; wait for the time in 'Retry-After'.",
     )(api)
+    # One import budget per user, whether the import comes through the API or a web page.
+    web = app.blueprints["web"]
+    assert isinstance(web, Blueprint)
+    import_limit = limiter.shared_limit(
+        _setting("IMPORT_LIMIT"),
+        "imports",
+        key_func=_importer_id,
+        exempt_when=_not_an_import,
+        error_message="Too many imports; wait for the time in 'Retry-After'.",
+    )
+    for blueprint in (api, web):
+        import_limit(blueprint)
     for blueprint in (api, auth):
         limiter.limit(
             _setting("ANON_LIMIT"),

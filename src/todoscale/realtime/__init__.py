@@ -34,6 +34,8 @@ from gevent import monkey
 
 from todoscale.config import ConfigurationError, broker_url, metrics_root
 from todoscale.extensions import socketio
+from todoscale.ops import http
+from todoscale.ops.wsgi import with_headers
 from todoscale.realtime.connection import RELAY_EXTENSION, on_connect, on_disconnect, origin_check
 from todoscale.realtime.events import EMITTER_EXTENSION, connect_receivers
 from todoscale.realtime.monitor import EXTENSION as MONITOR_EXTENSION
@@ -49,6 +51,8 @@ from todoscale.realtime.transport import (
 )
 
 MODES = ("serve", "emit", "off")
+# Socket.IO's standard path (API.md), as Flask-SocketIO's `path` option spells it.
+SOCKETIO_PATH = "socket.io"
 
 
 def init_app(app: Flask) -> None:
@@ -84,6 +88,12 @@ def _serve(app: Flask, url: str | None) -> Emitter:
         cors_allowed_origins=origin_check(app.config["SOCKETIO_CORS_ORIGINS"]),
         logger=False,
         engineio_logger=False,
+        path=SOCKETIO_PATH,
+    )
+    # Engine.IO answers its own requests, out of Flask's reach: the security headers of
+    # every other response are added to its answers here.
+    app.wsgi_app = with_headers(  # type: ignore[method-assign,assignment]
+        app.wsgi_app, f"/{SOCKETIO_PATH}/", http.fixed_headers(app.config)
     )
     server = socketio.server
     assert server is not None

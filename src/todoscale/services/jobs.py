@@ -10,9 +10,10 @@ and a worker whose lease ran out while it was stalled cannot finish what another
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-import math
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ from todoscale.exceptions import (
 from todoscale.extensions import db
 from todoscale.models import Job, Todo, User, new_id, utcnow
 from todoscale.models.jobs import EXPORT, FAILED, FINISHED, IMPORT, QUEUED, RUNNING, SUCCEEDED
-from todoscale.services import transfer
+from todoscale.services import import_files, transfer
 from todoscale.services.batches import delete_in_batches
 from todoscale.services.lists import visible_list
 from todoscale.services.todos import list_scope
@@ -44,8 +45,8 @@ MAX_IMPORT_BYTES = 10 * 1024 * 1024
 # Runs of one job before it is marked failed: the first and the task layer's five retries.
 # Claims count, so a job that kills its worker every time fails too instead of looping.
 MAX_ATTEMPTS = 6
-# Progress is committed (and the lease extended) this many times per job at most.
-PROGRESS_STEPS = 10
+# Rows read, checked and inserted at a time: what an import holds in memory beside its file.
+# Progress is committed (and the lease extended) once per batch.
 INSERT_BATCH = 5_000
 
 _JOBS = Job.__table__
@@ -66,14 +67,15 @@ def create_export(actor: User, *, fmt: str, list_id: str | None = None) -> Job:
 def create_import(actor: User, *, list_id: str, filename: str, data: bytes) -> Job:
     """Queue an import of an export file (CSV or JSON) into a list `actor` can write to.
 
-    Only the file's shape is checked here; its rows are checked by the worker, which
+    Only what the answer needs is checked here, streaming: the file is an export and holds
+    at most `IMPORT_MAX_ROWS` rows. The rows themselves are checked by the worker, which
     imports all of them or, if any is bad, none.
     """
     target = visible_list(actor, list_id)  # every member may add todos to a list
     if len(data) > MAX_IMPORT_BYTES:
         raise PayloadTooLargeError(f"The file is larger than {MAX_IMPORT_BYTES} bytes.")
-    fmt, _rows = transfer.parse(data)
-    params = {"format": fmt, "list_id": target.id, "filename": filename[:200]}
+    fmt, rows = import_files.count_rows(data, current_app.config["IMPORT_MAX_ROWS"])
+    params = {"format": fmt, "list_id": target.id, "filename": filename[:200], "rows": rows}
     job = Job(user_id=actor.id, kind=IMPORT, status=QUEUED, params=json.dumps(params), payload=data)
     return _queue(job, create_import)
 
@@ -287,45 +289,52 @@ def _file_stem(name: str) -> str:
 def _run_import(claim: _Claim, job: Job, params: dict[str, Any]) -> None:
     user = db.session.get(User, job.user_id)
     assert user is not None
+    data, now = job.payload or b"", utcnow()
     try:
-        fmt, raws = transfer.parse(job.payload or b"")
         target = visible_list(user, params["list_id"])
+        # First pass: check every row, keep nothing but the faults (progress up to 90 %).
+        errors = _check_file(claim, data, now, params.get("rows") or 1)
     except TodoscaleError as exc:
         claim.fail(str(exc.detail))
         return
-    rows = _checked_rows(claim, fmt, raws, utcnow())
-    if rows is None:
+    if errors:
+        claim.fail(errors)
         return
-    for row in rows:
-        row.update(id=new_id(), list_id=target.id, creator_id=user.id, version=1)
-    # One transaction: the rows and the job's success commit together, or neither does.
-    # Core's executemany on the table: the ORM's bulk path would split the rows into
-    # single-row statements wherever the pattern of None values changes.
+    # Second pass, one transaction: the rows and the job's success commit together, or
+    # neither does. The job row is written first, so a sweep that finds the lease run out
+    # meanwhile waits for this transaction and then finds nothing left to take over.
     claim.finish(payload=None)  # the file served its purpose: do not keep 10 MB per import
-    for start in range(0, len(rows), INSERT_BATCH):
-        db.session.execute(insert(_TODOS), rows[start : start + INSERT_BATCH])
+    for part in _checked_parts(data, now):
+        for row in part.rows:
+            row.update(id=new_id(), list_id=target.id, creator_id=user.id, version=1)
+        # Core's executemany on the table: the ORM's bulk path would split the rows into
+        # single-row statements wherever the pattern of None values changes.
+        db.session.execute(insert(_TODOS), part.rows)
     db.session.commit()
     invalidate(list_scope(target.id))
     list_updated.send(run_job, todo_list=target)
     _announce(job.id, run_job)
 
 
-def _checked_rows(
-    claim: _Claim, fmt: str, raws: list[dict[str, Any]], now: datetime
-) -> list[dict[str, Any]] | None:
-    """Every row checked, progress reported up to 90 %; None (the job failed) if any is bad."""
-    step = max(1, math.ceil(len(raws) / PROGRESS_STEPS))
-    rows: list[dict[str, Any]] = []
-    errors: list[str] = []
-    for start in range(0, len(raws), step):
-        part = transfer.check_rows(raws[start : start + step], fmt, now, first=start + 1)
-        rows += part.rows
-        errors += part.errors
-        claim.progress(min(90, (start + step) * 90 // len(raws)))
-    if errors:
-        claim.fail(transfer.CheckedRows(rows, errors).error_text())
-        return None
-    return rows
+def _checked_parts(data: bytes, now: datetime) -> Iterator[transfer.CheckedRows]:
+    """The file's rows, read as a stream and checked `INSERT_BATCH` at a time."""
+    fmt, raws = import_files.read_rows(data)
+    first = 1
+    while part := list(itertools.islice(raws, INSERT_BATCH)):
+        yield transfer.check_rows(part, fmt, now, first=first)
+        first += len(part)
+
+
+def _check_file(claim: _Claim, data: bytes, now: datetime, total: int) -> str | None:
+    """What is wrong with the file's rows (the first rows' faults named), or None."""
+    named: list[str] = []
+    faults = checked = 0
+    for part in _checked_parts(data, now):
+        named += part.errors[: transfer.MAX_NAMED_ROWS - len(named)]
+        faults += len(part.errors)
+        checked += len(part.rows) + len(part.errors)
+        claim.progress(min(90, checked * 90 // total))
+    return transfer.error_text(named, faults) if faults else None
 
 
 def requeue_stalled_jobs(now: datetime | None = None) -> int:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import func, insert, select
 
-from todoscale.exceptions import ConflictError
+from todoscale.exceptions import AccessDeniedError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, Membership, Todo, TodoList, User, new_id, utcnow
 from todoscale.services.accounts import DEFAULT_LIST_NAME, hash_password
@@ -16,7 +17,15 @@ BATCH = 5_000
 
 def seed(*, users: int, todos: int, password: str, prefix: str = "user") -> list[str]:
     """Create `users` users (`<prefix>1`...) sharing one password, and `todos` todos spread
-    round-robin over their Inboxes, newest last; return the usernames. One transaction."""
+    round-robin over their Inboxes, newest last; return the usernames. One transaction.
+
+    Refused in production: its users share one password that the command line shows.
+    """
+    if current_app.config["ENV_NAME"] == "production":
+        raise AccessDeniedError(
+            "todoscale seed refuses to run in production (TODOSCALE_ENV=production): its "
+            "users share one known password. Seed a development or testing instance."
+        )
     names = [f"{prefix}{n}" for n in range(1, users + 1)]
     taken = db.session.scalar(
         select(func.count())

@@ -1,8 +1,8 @@
 """Export and import formats: a list's (or a user's) todos as CSV or JSON, and back.
 
 Both formats carry the same fields, times in RFC 3339 UTC with `Z`. An import reads a file
-as an export wrote it; every row is checked with the rules the API applies, and a file
-with any bad row is refused whole.
+as an export wrote it (`import_files` streams its rows); every row is checked with the rules
+the API applies, and a file with any bad row is refused whole.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ FIELDS = (
     "updated_at",
 )
 _TIMES = ("completed_at", "due_at", "created_at", "updated_at")
+# The fields people write; the others (completion, times) the export writes itself.
+TEXT_FIELDS = ("list", "title", "notes")
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"). A CSV export writes such a cell with a `'` in front, which makes it text, and
+# an import takes that `'` off again; a cell that really starts with `'` gets a second one,
+# so every value comes back exactly.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_MARK = "'"
 # How many failing rows an import's error names before it just counts the rest.
 MAX_NAMED_ROWS = 20
 
@@ -47,6 +55,16 @@ NOT_AN_EXPORT = (
     f"'title' and only these columns: {', '.join(FIELDS)}; or a JSON object "
     '{"todos": [...]}.'
 )
+
+
+def neutralise_cell(value: str) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs: see `_FORMULA_STARTS`."""
+    return _TEXT_MARK + value if value.startswith((*_FORMULA_STARTS, _TEXT_MARK)) else value
+
+
+def restore_cell(value: str) -> str:
+    """The value a CSV export's cell was written from (`neutralise_cell` undone)."""
+    return value[1:] if value.startswith(_TEXT_MARK) else value
 
 
 def _time(value: datetime | None) -> str | None:
@@ -91,62 +109,12 @@ def render(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
         writer.writerow(
             {
                 **row,
+                **{field: neutralise_cell(row[field] or "") for field in TEXT_FIELDS},
                 "completed": "true" if row["completed"] else "false",
                 **{field: row[field] or "" for field in _TIMES},
             }
         )
     return out.getvalue().encode("utf-8")
-
-
-def parse(data: bytes) -> tuple[str, list[dict[str, Any]]]:
-    """The format and raw rows of an export file; ValidationError when it is not one.
-
-    The format is told by the content (a JSON object, or a CSV header row), never by the
-    file's name. Rows are not checked here: see `check_rows`.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _not_an_export("it is not UTF-8 text") from exc
-    if text.lstrip().startswith(("{", "[")):
-        return JSON, _parse_json(text)
-    return CSV, _parse_csv(text)
-
-
-def _not_an_export(why: str) -> ValidationError:
-    return ValidationError({"file": [f"{NOT_AN_EXPORT} ({why})"]}, detail=NOT_AN_EXPORT)
-
-
-def _parse_json(text: str) -> list[dict[str, Any]]:
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise _not_an_export(f"invalid JSON: {exc}") from exc
-    todos = document.get("todos") if isinstance(document, dict) else None
-    if not isinstance(todos, list):
-        raise _not_an_export("a JSON file must be an object with a 'todos' array")
-    return [row if isinstance(row, dict) else {"": row} for row in todos]
-
-
-def _parse_csv(text: str) -> list[dict[str, Any]]:
-    if "\x00" in text:
-        raise _not_an_export("it contains NUL bytes")
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        header = next(reader, None)
-        if header is None or "title" not in header or not set(header) <= set(FIELDS):
-            raise _not_an_export("its first row is not an export's header")
-        rows: list[dict[str, Any]] = []
-        for values in reader:
-            if not values:
-                continue
-            if len(values) != len(header):
-                rows.append({"": values})  # the row check names it
-            else:
-                rows.append(dict(zip(header, values, strict=True)))
-    except csv.Error as exc:
-        raise _not_an_export(f"malformed CSV: {exc}") from exc
-    return rows
 
 
 @dataclass(frozen=True)
@@ -158,9 +126,13 @@ class CheckedRows:
 
     def error_text(self) -> str:
         """The failing rows, named: "row 3: title must not be empty; row 7: ..."."""
-        named = self.errors[:MAX_NAMED_ROWS]
-        more = len(self.errors) - len(named)
-        return "; ".join(named) + (f"; and {more} more rows" if more else "")
+        return error_text(self.errors[:MAX_NAMED_ROWS], len(self.errors))
+
+
+def error_text(named: Sequence[str], total: int) -> str:
+    """`named` faults (the first rows') joined, and how many of `total` were left unnamed."""
+    more = total - len(named)
+    return "; ".join(named) + (f"; and {more} more rows" if more else "")
 
 
 def check_row(raw: dict[str, Any], fmt: str, now: datetime) -> dict[str, Any]:

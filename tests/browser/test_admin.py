@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_ui import DESKTOP, _register
+from tests.browser.conftest import register
+from tests.browser.test_ui import DESKTOP
 
 pytestmark = pytest.mark.services
 
@@ -29,7 +30,7 @@ def test_an_admin_walks_the_console_in_both_languages(live_server, browser, scre
     context = browser.new_context(viewport=DESKTOP, locale="en-US")
     try:
         page = context.new_page()
-        _register(page, base, "chief")
+        register(page, base, "chief")
         assert page.goto(f"{base}/admin/").status == 404
         _grant(live_server, "chief")
         for path in PAGES:

@@ -22,6 +22,7 @@ from todoscale.ops import (
     logs,
     metrics,
     profiling,
+    ready,
     static,
     tracing,
 )
@@ -52,6 +53,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     crypto.init_app(app)
     cache.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    ready.init_app(app)  # before http: its proxy handling must wrap the ready responses
     http.init_app(app)
     metrics.init_app(app)  # outside the proxy fix: it wraps the whole request
     tracing.init_app(app)  # only with TODOSCALE_OTEL_ENDPOINT

@@ -63,7 +63,7 @@ def serve(config_path: str | None, server: str | None, socketio: bool) -> None:
 
 @cli.command("run")
 def run_all() -> None:
-    """Migrate, then run the web server (with Socket.IO) and a Celery worker with beat."""
+    """Migrate, then run the HTTP server, the Socket.IO service and a Celery worker with beat."""
     upgrade()
     app = current_app
     try:
@@ -71,9 +71,10 @@ def run_all() -> None:
     except ClusterError as exc:
         raise click.ClickException(str(exc)) from exc
     host, port = servers.bind_address(os.environ)
+    live = embedded.socketio_port(os.environ)
     click.echo(
-        f"todoscale on http://{host}:{port}/ (web and Socket.IO: gunicorn with one gevent worker; "
-        f"jobs: a Celery worker with beat). Ctrl-C stops both.",
+        f"todoscale on http://{host}:{port}/ (HTTP: granian on every core; live updates: "
+        f"Socket.IO on port {live}; jobs: a Celery worker with beat). Ctrl-C stops them all.",
         err=True,
     )
     sys.stderr.flush()

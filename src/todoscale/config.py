@@ -227,6 +227,14 @@ SETTINGS: tuple[Setting, ...] = (
         "and closes those revoked, logged out or expired since they connected.",
     ),
     Setting(
+        "TODOSCALE_SOCKETIO_PORT",
+        "SOCKETIO_PORT",
+        int,
+        "unset (`PORT` + 1 under `todoscale run`)",
+        "Port of the Socket.IO service beside the HTTP server on the same host: pages "
+        "connect to it on their own host name; unset: `/socket.io/` on the page's own origin.",
+    ),
+    Setting(
         "TODOSCALE_SOCKETIO_CORS_ORIGINS",
         "SOCKETIO_CORS_ORIGINS",
         str,
@@ -518,6 +526,7 @@ class Config:
     MAIL_FROM = "todoscale@localhost"
     SOCKETIO_MESSAGE_QUEUE: str | None = None
     REALTIME = "emit"
+    SOCKETIO_PORT: int | None = None
     SOCKETIO_CORS_ORIGINS: str | None = None
     SOCKETIO_RECHECK_SECONDS = 5.0
     LOCAL_CACHE = "auto"

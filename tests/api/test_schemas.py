@@ -27,6 +27,9 @@ class RecordingEmitter:
     def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
         self.events.append((event, data))
 
+    def live(self) -> bool:
+        return True  # someone listens: events are built and sent
+
 
 @pytest.fixture
 def build(make_app: Callable[..., Flask]) -> Callable[..., Flask]:

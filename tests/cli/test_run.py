@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,13 @@ STOP_SECONDS = 90
 class Run:
     """One `todoscale run` process tree on `port`, logging to `log`."""
 
-    def __init__(self, instance: Path, port: int) -> None:
+    def __init__(self, instance: Path, port: int, live_port: int) -> None:
         self.instance = instance
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        # The Socket.IO service, beside the HTTP server on a port of its own.
+        self.live_url = f"http://127.0.0.1:{live_port}"
+        self.live_port = live_port
         self.log = instance / "run.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -50,6 +54,7 @@ class Run:
             TODOSCALE_INSTANCE_PATH=str(self.instance),
             TODOSCALE_LOG_LEVEL="INFO",
             PORT=str(self.port),
+            TODOSCALE_SOCKETIO_PORT=str(self.live_port),
             # Celery refuses root unless told it is deliberate (containers, CI).
             C_FORCE_ROOT="1",
             PYTHONUNBUFFERED="1",
@@ -65,6 +70,7 @@ class Run:
             )
         try:
             wait_for(f"{self.url}/healthz", self.proc, timeout=START_SECONDS)
+            wait_for(f"{self.live_url}/healthz", self.proc, timeout=START_SECONDS)
         except AssertionError as exc:
             self.stop()
             raise AssertionError(f"{exc}\n{self.log.read_text()[-4000:]}") from exc
@@ -157,48 +163,76 @@ def finished_job(run: Run, token: str, job_id: str) -> dict[str, Any]:
 @pytest.fixture
 def run(tmp_path: Path) -> Iterator[Run]:
     """A `todoscale run` to start; stopped (every process killed by id if need be) at the end."""
-    started = Run(tmp_path, free_port_run(1))
+    first = free_port_run(2)
+    started = Run(tmp_path, first, first + 1)
     try:
         yield started
     finally:
         started.stop()
 
 
+def _post(run: Run, token: str, title: str) -> tuple[str, str]:
+    """Create a todo on a fresh connection; its id and the HTTP process that answered."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    body = json.dumps({"title": title}).encode()
+    request = urllib.request.Request(
+        run.url + "/api/v1/todos", data=body, method="POST", headers=headers
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+        return json.loads(response.read())["id"], response.headers["X-Instance-ID"]
+
+
 def test_one_command_serves_the_api_live_updates_and_jobs_and_stops_whole(run):
     run.start()
     token = register(run, "ann")
-    created: list[dict[str, Any]] = []
-    arrived = threading.Event()
+    created: list[str] = []
+    jobs: list[dict[str, Any]] = []
+    all_created = threading.Event()
+    job_done = threading.Event()
     client = socketio.Client(reconnection=False)
+    titles = [f"live {n}" for n in range(40)]
 
     @client.on("todo.created")
     def _on_created(data: dict[str, Any]) -> None:
-        created.append(data)
-        arrived.set()
+        created.append(data["id"])
+        if len(created) == len(titles):
+            all_created.set()
 
-    client.connect(run.url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+    @client.on("job.updated")
+    def _on_job(data: dict[str, Any]) -> None:
+        jobs.append(data)
+        if data["status"] == "succeeded":
+            job_done.set()
+
+    client.connect(run.live_url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
     try:
-        status, todo = call(run, "POST", "/api/v1/todos", {"title": "live"}, token=token)
-        assert status == 201, todo
-        assert arrived.wait(10), "todo.created never arrived"
-        assert [event["id"] for event in created] == [todo["id"]]
+        # Made by every HTTP process (granian's workers), each through the relay.
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda title: _post(run, token, title), titles))
+        assert len({instance for _, instance in answers}) >= 2, answers
+        assert all_created.wait(20), f"{len(created)} of {len(titles)} todo.created arrived"
+        assert sorted(created) == sorted(todo_id for todo_id, _ in answers)
+
+        # ... and by the Celery worker: the export's progress.
+        status, job = call(run, "POST", "/api/v1/exports", {"format": "json"}, token=token)
+        assert status == 202, job
+        assert finished_job(run, token, job["id"])["status"] == "succeeded"
+        assert job_done.wait(20), f"no job.updated 'succeeded' among {jobs}"
     finally:
         client.disconnect()
-
-    status, job = call(run, "POST", "/api/v1/exports", {"format": "json"}, token=token)
-    assert status == 202, job
-    assert finished_job(run, token, job["id"])["status"] == "succeeded"
 
     assert run.proc is not None
     processes = run.descendants()
     os.killpg(run.proc.pid, signal.SIGTERM)
-    # supervisord's programs: gunicorn and its worker, celery and its pool and beat.
-    assert len(processes) >= 4, processes
+    # supervisord's programs: granian and its workers, gunicorn and its worker, celery and
+    # its pool and beat.
+    assert len(processes) >= 7, processes
     assert run.proc.wait(timeout=STOP_SECONDS) == 0, run.log.read_text()[-3000:]
     # Each program stopped on its own (a clean exit), none killed after its grace period.
     log = run.log.read_text()
-    assert "stopped: web (exit status 0)" in log and "stopped: worker (exit status 0)" in log
-    assert [pid for pid in processes if local.alive(pid)] == []
+    for program in ("web", "socketio", "worker"):
+        assert f"stopped: {program} (exit status 0)" in log, log[-3000:]
 
 
 def test_a_job_queued_while_the_worker_is_down_runs_after_a_restart(run):

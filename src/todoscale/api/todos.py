@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from todoscale.api.auth import current_user, token_required
 from todoscale.api.body import bool_arg, int_arg, parse
 from todoscale.api.schemas import TodoCreate, TodoUpdate, base_url, todo_json
+from todoscale.cache import replay
 from todoscale.services import search, todos
 
 bp = Blueprint("todos", __name__, url_prefix="/todos")
@@ -36,6 +37,8 @@ def index() -> ResponseReturnValue:
         page = todos.list_todos(
             current_user(), list_id=list_id, completed=completed, limit=limit, cursor=cursor
         )
+        if cursor is None:
+            replay.replayable()  # a first page: the query, the caller and cached values say it all
     base = base_url()
     body = {
         "items": [todo_json(todo, base) for todo in page.items],

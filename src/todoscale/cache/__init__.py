@@ -1,5 +1,6 @@
 """Caching: an in-process layer kept honest by generation stamps that every process shares."""
 
+from todoscale.cache import replay
 from todoscale.cache.local import LocalCache, init_app, invalidate, local_cache
 from todoscale.cache.stamps import SharedStamps
 from todoscale.cache.tiers import AS_IS, Codec, cached, remember
@@ -14,4 +15,5 @@ __all__ = [
     "invalidate",
     "local_cache",
     "remember",
+    "replay",
 ]

@@ -23,6 +23,7 @@ import orjson
 import redis
 from flask import current_app
 
+from todoscale.cache import replay
 from todoscale.cache.local import REDIS_EXTENSION, Stamps, local_cache
 from todoscale.instruments import CACHE_REQUESTS
 
@@ -148,6 +149,7 @@ def remember(
     results are cached too."""
     cache = local_cache()
     if cache is None or stamps is None:
+        replay.spoil()
         return compute()
     version = _version(key, stamps)
     shared = _redis() is not None  # the shared tier exists only beside a server database
@@ -163,6 +165,7 @@ def remember(
                 else _absent_if_none(compute())
             )
         cache.put(key, value, stamps)
+    replay.depends(key, value)
     return None if value == ABSENT else value
 
 
@@ -178,4 +181,5 @@ def cached(key: str) -> tuple[bool, Any]:
         LOCAL_MISS.inc()
         return False, None
     LOCAL_HIT.inc()
+    replay.depends(key, value)
     return True, None if value == ABSENT else value

@@ -1,7 +1,14 @@
-"""`todoscale run`: web server (with Socket.IO) and a Celery worker with beat, in the foreground.
+"""`todoscale run`: the HTTP server, the Socket.IO service and a Celery worker with beat.
 
-supervisord runs the two programs, as it runs the cluster's: it restarts a program that dies,
-stops each with its whole process group, and writes their output to its own terminal. The
+Three programs, measured against the single gevent process that served everything before
+(README, "Which server for which job"): granian on `PORT` serves HTTP (the API and the web
+UI) on every core; one gunicorn gevent process on `PORT + 1` (`TODOSCALE_SOCKETIO_PORT`)
+holds the Socket.IO connections, which pages open on their own host name; the worker runs
+jobs. Every process that changes something (either granian worker, the Celery worker)
+hands its events to the Socket.IO process through the relay (`realtime.transport`).
+
+supervisord runs them, as it runs the cluster's: it restarts a program that dies, stops
+each with its whole process group, and writes their output to its own terminal. The
 configuration, pid file and control socket live in `<instance folder>/run/`.
 """
 
@@ -45,16 +52,33 @@ def declare_queues(celery_app: Celery, config: Mapping[str, Any]) -> None:
             connection.SimpleQueue(RELAY_QUEUE).close()
 
 
+def socketio_port(environ: Mapping[str, str]) -> int:
+    """The Socket.IO service's port: TODOSCALE_SOCKETIO_PORT, else the HTTP port + 1."""
+    given = environ.get("TODOSCALE_SOCKETIO_PORT")
+    return int(given) if given else servers.bind_address(environ)[1] + 1
+
+
 def supervisord_config(
     instance_path: str | Path, environ: Mapping[str, str], config: Mapping[str, Any]
 ) -> str:
-    """supervisord.conf of `todoscale run`: web (gunicorn, gevent, Socket.IO) and worker (beat)."""
+    """supervisord.conf of `todoscale run`: web (granian), socketio (gevent), worker (beat)."""
     run = folder(instance_path)
-    web_argv = servers.socketio_argv(servers.bind_spec(environ), graceful_timeout=5)
-    web = program_section("web", web_argv, servers.SOCKETIO_ENV, "/dev/stdout")
+    host, _ = servers.bind_address(environ)
+    port = str(socketio_port(environ))
+    shared = {"TODOSCALE_SOCKETIO_PORT": port}
+    web = program_section("web", servers.granian_argv(environ, run), shared, "/dev/stdout")
+    live_bind = servers.bind_spec({"TODOSCALE_BIND": f"{host}:{port}"})
+    live = program_section(
+        "socketio",
+        servers.socketio_argv(live_bind, graceful_timeout=5),
+        {**servers.SOCKETIO_ENV, **shared},
+        "/dev/stdout",
+    )
     concurrency = str(config["WORKER_CONCURRENCY"])
+    # A pool of threads, not of processes: two forked children cost 70 MiB here (measured),
+    # and the jobs wait on SQLite and files more than they compute.
     worker_argv = servers.celery_argv(
-        "worker", *CELERY_OPTIONS, "--beat", "--concurrency", concurrency
+        "worker", *CELERY_OPTIONS, "--beat", "--pool", "threads", "--concurrency", concurrency
     )
     # A stopping worker finishes its jobs first (it stops its pool itself: the signal goes to
     # it alone); one cut short by the kill after stopwaitsecs is taken over after a restart.
@@ -83,11 +107,12 @@ def supervisord_config(
             "[supervisorctl]",
             f"serverurl=unix://{run / 'supervisor.sock'}",
             "",
-            # One group: on Ctrl-C supervisord signals both at once (groups stop one by one).
+            # One group: on Ctrl-C supervisord signals all at once (groups stop one by one).
             "[group:todoscale]",
-            "programs=web,worker",
+            "programs=web,socketio,worker",
             "",
             web,
+            live,
             worker,
         ]
     )
@@ -99,6 +124,7 @@ def prepare(
     """Check the port, declare the queue, write the configuration; return supervisord's argv."""
     host, port = servers.bind_address(environ)
     check_port_free(host, port, hint="set PORT or TODOSCALE_BIND")
+    check_port_free(host, socketio_port(environ), hint="set TODOSCALE_SOCKETIO_PORT")
     run = folder(instance_path)
     run.mkdir(parents=True, exist_ok=True)
     if supervisord_pid(run) is not None:

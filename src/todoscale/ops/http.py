@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import re
+import secrets
 import socket
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from todoscale.cache import replay
 
 logger = logging.getLogger("todoscale.request")
 
@@ -24,7 +27,6 @@ CSP = (
     "form-action 'self'; img-src 'self' data:; connect-src 'self'"
 )
 _SECURITY_HEADERS = [
-    ("Content-Security-Policy", CSP),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
     ("X-Frame-Options", "DENY"),
@@ -32,6 +34,25 @@ _SECURITY_HEADERS = [
 _HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 # Anything but a file sent from disk may carry someone's data: no cache on the way keeps it.
 _NO_STORE = ("Cache-Control", "no-store")
+HEADERS_EXTENSION = "todoscale.security_headers"
+
+
+def security_headers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The headers every response carries: the CSP (which may reach a Socket.IO service on
+    its own port of the page's host), the other security headers, HSTS in production."""
+    csp = CSP
+    port = config.get("SOCKETIO_PORT")
+    if port:
+        csp += "".join(f" {scheme}://*:{port}" for scheme in ("http", "https", "ws", "wss"))
+    headers = [("Content-Security-Policy", csp), *_SECURITY_HEADERS]
+    if config.get("HSTS"):
+        headers.append(_HSTS)
+    return headers
+
+
+def fixed_headers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The security headers of every dynamic response, for answers made outside Flask."""
+    return [*security_headers(config), _NO_STORE]
 
 
 def _default_id() -> str:
@@ -44,16 +65,66 @@ def _instance_id(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}"
 
 
+class RequestIds:
+    """Unique request ids without a system call each: a random prefix drawn once per process
+    (again after a fork), then a counter. uuid4 read the OS's random source every time,
+    which under granian's threads cost a wait for the GIL on every request (measured)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = secrets.token_hex(10)
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        """A new id: 32 hex digits, like a uuid4's."""
+        return f"{self._prefix}{next(self._counter):012x}"
+
+
+_ids = RequestIds()
+
+
+def request_id(given: str) -> str:
+    """The id of a request: the client's `X-Request-ID` when well formed, else a new one."""
+    return given if _REQUEST_ID.fullmatch(given) else _ids.next()
+
+
+def log_request(
+    *,
+    method: str,
+    path: str,
+    status: int,
+    started: float,
+    request_id: str,
+    user_id: str | None,
+    remote_addr: str | None,
+) -> None:
+    """Write the one line of a finished request (every request passes here, replayed or not)."""
+    logger.info(
+        "request",
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "user_id": user_id,
+            "remote_addr": remote_addr,
+            "request_id": request_id,
+        },
+    )
+
+
 def _begin() -> None:
     g.started = time.perf_counter()
-    given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = request_id(request.headers.get("X-Request-ID", ""))
 
 
 def _finish(response: Response) -> Response:
     # No view sets these, so they are appended, not looked up first: on a small response
     # werkzeug's per-header lookup cost more than the view.
-    response.headers.extend(_SECURITY_HEADERS)
+    response.headers.extend(current_app.extensions[HEADERS_EXTENSION])
     if not response.direct_passthrough:  # files (static, the docs' assets) set their own
         response.headers.add(*_NO_STORE)
     response.headers.add("X-Request-ID", g.request_id)
@@ -62,20 +133,20 @@ def _finish(response: Response) -> Response:
         instance_id = _default_id()
     if instance_id:  # production's default is "": no host name or pid goes out
         response.headers.add("X-Instance-ID", instance_id)
-    if current_app.config["HSTS"]:
-        response.headers.add(*_HSTS)
+    user = g.get("user")
+    user_id = user.id if user is not None else None
+    recording = replay.current()
+    if recording is not None:
+        recording.user_id = user_id  # a replay of this response logs the same user
     if current_app.config["REQUEST_LOG"]:
-        user = g.get("user")
-        logger.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - g.started) * 1000, 3),
-                "user_id": user.id if user is not None else None,
-                "remote_addr": request.remote_addr,
-            },
+        log_request(
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            started=g.started,
+            request_id=g.request_id,
+            user_id=user_id,
+            remote_addr=request.remote_addr,
         )
     return response
 
@@ -92,11 +163,6 @@ def _warn_of_host_headers(app: Flask) -> None:
         )
 
 
-def fixed_headers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The security headers of every dynamic response, for answers made outside Flask."""
-    return [*_SECURITY_HEADERS, _NO_STORE, *([_HSTS] if config["HSTS"] else [])]
-
-
 def init_app(app: Flask) -> None:
     """Trust exactly the configured number of proxies, then hook every request."""
     _warn_of_host_headers(app)
@@ -105,5 +171,6 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
         )
+    app.extensions[HEADERS_EXTENSION] = security_headers(app.config)
     app.before_request(_begin)
     app.after_request(_finish)

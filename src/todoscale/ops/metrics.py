@@ -38,6 +38,8 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # A view may ask for its own Content-Security-Policy (a profile report runs its own script).
 CSP_ENVIRON = "todoscale.csp"
 PROFILER_ENVIRON = "todoscale.profiler"
+# The URL rule of a response sent without Flask (a ready response replayed).
+RULE_ENVIRON = "todoscale.rule"
 PROFILE_HEADER_ENVIRON = "HTTP_X_TODOSCALE_PROFILE"
 _CSP = "Content-Security-Policy"
 
@@ -118,7 +120,8 @@ class RequestMetrics:
             # Called inside the request context: Flask's request (in the environ) still holds
             # the matched rule; it is cleared when the context ends.
             request = environ.get("werkzeug.request")
-            sent[0], sent[1], sent[2] = int(status[:3]), headers, getattr(request, "url_rule", None)
+            rule = getattr(request, "url_rule", None) or environ.get(RULE_ENVIRON)
+            sent[0], sent[1], sent[2] = int(status[:3]), headers, rule
             return start_response(status, headers, exc_info)
 
         IN_FLIGHT.inc()

@@ -46,6 +46,7 @@ from todoscale.realtime.transport import (
     Emitter,
     RelayConsumer,
     RelayEmitter,
+    RelayHeartbeat,
     message_queue_url,
     queue_manager,
 )
@@ -67,7 +68,8 @@ def init_app(app: Flask) -> None:
     elif mode == "emit" and url:
         emitter = DirectEmitter(queue_manager(url, write_only=True))
     elif mode == "emit":
-        emitter = RelayEmitter(broker_url(app.config, app.instance_path))
+        heartbeat = RelayHeartbeat(app.instance_path)
+        emitter = RelayEmitter(broker_url(app.config, app.instance_path), heartbeat)
     app.extensions[EMITTER_EXTENSION] = emitter
     connect_receivers()
 
@@ -85,7 +87,9 @@ def _serve(app: Flask, url: str | None) -> Emitter:
         client_manager=manager,
         # The connect handler reads the web session as auth.sessions opened it.
         manage_session=False,
-        cors_allowed_origins=origin_check(app.config["SOCKETIO_CORS_ORIGINS"]),
+        cors_allowed_origins=origin_check(
+            app.config["SOCKETIO_CORS_ORIGINS"], any_port=bool(app.config["SOCKETIO_PORT"])
+        ),
         logger=False,
         engineio_logger=False,
         path=SOCKETIO_PATH,
@@ -105,6 +109,9 @@ def _serve(app: Flask, url: str | None) -> Emitter:
     app.extensions[RECHECK_EXTENSION] = Recheck(app, server)
     if url is None:
         app.extensions[RELAY_EXTENSION] = RelayConsumer(
-            broker_url(app.config, app.instance_path), server, monitor
+            broker_url(app.config, app.instance_path),
+            server,
+            RelayHeartbeat(app.instance_path),
+            monitor,
         )
     return DirectEmitter(server, monitor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, request, session
 from flask_socketio import join_room
@@ -70,16 +71,26 @@ def _session_user() -> User | None:
     return user if isinstance(user, User) else None
 
 
-def origin_check(extra: str | None) -> Callable[[str | None, dict[str, Any]], bool] | None:
-    """Engine.IO's CORS check: the page's own origin, plus `extra` (comma-separated) if given."""
-    if not extra:
+def origin_check(
+    extra: str | None, *, any_port: bool = False
+) -> Callable[[str | None, dict[str, Any]], bool] | None:
+    """Engine.IO's CORS check: the page's own origin, plus `extra` (comma-separated) if given.
+
+    `any_port`: also pages of the same host on another port, for a Socket.IO service that
+    has a port of its own beside the HTTP server (`todoscale run`). That widens nothing a
+    cookie did not already allow: cookies belong to a host, whatever its port.
+    """
+    if not extra and not any_port:
         return None  # Engine.IO's default: the same origin only
-    allowed = {origin.strip().rstrip("/") for origin in extra.split(",") if origin.strip()}
+    allowed = {origin.strip().rstrip("/") for origin in (extra or "").split(",") if origin.strip()}
 
     def check(origin: str | None, environ: dict[str, Any]) -> bool:
         if origin is None:
             return True  # not a browser: nothing for CORS to protect
-        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
-        return origin == own or origin in allowed
+        host = environ.get("HTTP_HOST", "")
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+        if origin == own or origin in allowed:
+            return True
+        return any_port and urlsplit(origin).hostname == urlsplit(own).hostname
 
     return check

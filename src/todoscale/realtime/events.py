@@ -54,9 +54,19 @@ def send(event: str, data: dict[str, Any], user_ids: Iterable[str]) -> None:
     SOCKETIO_EMITTED.labels(event).inc()
 
 
+def listening() -> bool:
+    """True when this process's events can reach someone (else nothing is worth building)."""
+    emitter = current_app.extensions.get(EMITTER_EXTENSION)
+    return emitter is not None and bool(emitter.live())
+
+
 def _receiver(function: Receiver) -> Receiver:
     @functools.wraps(function)
     def guarded(sender: object, **kwargs: Any) -> None:
+        # First: reading the members and serializing cost a write more than its commit did
+        # (measured) when no Socket.IO process was there to take the event.
+        if not listening():
+            return
         try:
             function(**kwargs)
         except Exception:  # process boundary: the change is committed; only its push is lost

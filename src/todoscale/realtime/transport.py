@@ -1,8 +1,10 @@
 """How an event leaves a process: to its own Socket.IO server, a message queue, or the relay.
 
 The relay is the embedded set-up's message queue: without Redis, processes that only emit
-(the Celery worker) put events on a persistent local kombu queue, and the one process that
-serves Socket.IO moves them to its clients.
+(the HTTP server's workers, the Celery worker) put events on a persistent local kombu queue,
+and the one process that serves Socket.IO moves them to its clients. That process beats a
+heartbeat file while it reads; emitters queue nothing while no heartbeat is fresh, so
+`todoscale serve` alone (no Socket.IO process) does not fill the queue without bound.
 """
 
 from __future__ import annotations
@@ -28,6 +30,39 @@ RELAY_MAX_AGE_SECONDS = 60.0
 # kombu's SQLAlchemy transport polls once a second and cannot be tuned (it hands every
 # transport option to create_engine), so the relay polls itself: a cheap local SELECT.
 RELAY_POLL_SECONDS = 0.05
+# The reader touches its heartbeat this often; emitters take one older than RELAY_LIVE_SECONDS
+# for no reader at all, and re-read a live one at most once per HEARTBEAT_RECHECK_SECONDS.
+HEARTBEAT_SECONDS = 2.0
+RELAY_LIVE_SECONDS = 10.0
+HEARTBEAT_RECHECK_SECONDS = 1.0
+
+
+class RelayHeartbeat:
+    """The file of an instance folder whose modification time says a relay reader is alive."""
+
+    def __init__(self, instance_path: str) -> None:
+        self.path = os.path.join(instance_path, "realtime-relay.alive")
+        self._live_until = 0.0
+
+    def beat(self) -> None:
+        """Say that a reader is alive now (the reader's side)."""
+        with open(self.path, "a"):
+            pass
+        os.utime(self.path)
+
+    def alive(self) -> bool:
+        """True when a reader beat lately (the emitters' side; a live answer is reused a while)."""
+        now = time.monotonic()
+        if now < self._live_until:
+            return True
+        try:
+            age = time.time() - os.stat(self.path).st_mtime
+        except FileNotFoundError:
+            return False
+        if age > RELAY_LIVE_SECONDS:
+            return False
+        self._live_until = now + HEARTBEAT_RECHECK_SECONDS
+        return True
 
 
 class Emitter(Protocol):
@@ -35,6 +70,9 @@ class Emitter(Protocol):
 
     def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
         """Send `event` with `data` to every client in `rooms`."""
+
+    def live(self) -> bool:
+        """True when a sent event can reach a client (else the events are not built)."""
 
 
 def message_queue_url(config: Mapping[str, Any]) -> str | None:
@@ -81,18 +119,26 @@ class DirectEmitter:
         if self._monitor is not None:
             self._monitor.delivered(event, rooms, recipients(self._target, rooms))
 
+    def live(self) -> bool:
+        """Always: a server or a message queue takes every event."""
+        return True
+
 
 class RelayEmitter:
     """Puts events on the relay queue for the process that serves Socket.IO."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, heartbeat: RelayHeartbeat) -> None:
         self._url = url
+        self._heartbeat = heartbeat
         self._lock = threading.Lock()
         self._queue: Any = None
         self._pid = 0
 
     def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
-        """Queue `event` for `rooms`, stamped with the time it was sent."""
+        """Queue `event` for `rooms`, stamped with the time it was sent (dropped, as moot,
+        while no Socket.IO process reads the relay)."""
+        if not self.live():
+            return
         body = {"event": event, "data": data, "rooms": rooms, "at": time.time()}
         with self._lock:
             try:
@@ -100,6 +146,10 @@ class RelayEmitter:
             except Exception:
                 self._queue = None  # reopen next time rather than reuse a broken connection
                 raise
+
+    def live(self) -> bool:
+        """While a Socket.IO process reads the relay (its heartbeat is fresh)."""
+        return self._heartbeat.alive()
 
     def _open(self) -> Any:
         # A forked Celery child must not share its parent's connection: each opens its own.
@@ -117,10 +167,15 @@ class RelayConsumer:
     """
 
     def __init__(
-        self, url: str, server: socketio.Server, monitor: LiveMonitor | None = None
+        self,
+        url: str,
+        server: socketio.Server,
+        heartbeat: RelayHeartbeat,
+        monitor: LiveMonitor | None = None,
     ) -> None:
         self._url = url
         self._server = server
+        self._heartbeat = heartbeat
         self._monitor = monitor
         self._lock = threading.Lock()
         self._started = False
@@ -130,20 +185,28 @@ class RelayConsumer:
         with self._lock:
             if not self._started:
                 self._started = True
+                self._heartbeat.beat()  # before the first client's first event is sent
                 self._server.start_background_task(self._run)
 
     def _run(self) -> None:
         while True:
             try:
                 with kombu.Connection(self._url) as connection:
-                    _drain(connection.SimpleQueue(RELAY_QUEUE), self._server, self._monitor)
+                    queue = connection.SimpleQueue(RELAY_QUEUE)
+                    _drain(queue, self._server, self._heartbeat, self._monitor)
             except Exception:  # process boundary: a background task must outlive a bad moment
                 logger.exception("the Socket.IO relay failed; retrying in a second")
                 self._server.sleep(1)
 
 
-def _drain(queue: Any, server: socketio.Server, monitor: LiveMonitor | None = None) -> None:
+def _drain(
+    queue: Any, server: socketio.Server, heartbeat: RelayHeartbeat, monitor: LiveMonitor | None
+) -> None:
+    beaten = 0.0
     while True:
+        if time.monotonic() - beaten >= HEARTBEAT_SECONDS:
+            heartbeat.beat()
+            beaten = time.monotonic()
         try:
             message = queue.get_nowait()
         except queue.Empty:

@@ -428,7 +428,13 @@
       return null;
     }
     // The client reconnects by itself, backing off to at most 10 s between attempts.
-    var socket = window.io({ withCredentials: true, reconnectionDelayMax: 10000 });
+    // The Socket.IO service is on the page's own origin, or on a port of its own of the
+    // page's host (todoscale run: PORT + 1), reached by the page's own host name.
+    var port = document.documentElement.getAttribute("data-socketio-port");
+    var options = { withCredentials: true, reconnectionDelayMax: 10000 };
+    var socket = port
+      ? window.io(window.location.protocol + "//" + window.location.hostname + ":" + port, options)
+      : window.io(options);
     socket.on("todo.created", onCreated);
     socket.on("todo.updated", onUpdated);
     socket.on("todo.deleted", onDeleted);

@@ -1,0 +1,153 @@
+"""Ready responses: a response kept as the bytes the app sent, and sent again while the
+cached values it was built from are still the values in the cache.
+
+The reference read (the first page of a user's todos) is answered from the local cache
+already; building its response around that (Flask's request, the hooks, JSON) cost three
+times a bare Flask view. A view whose answer is a function of the request's key and of
+local cache entries says so (`replay.replayable()`); its response is then kept, with the
+entries it read (`cache.replay`). The next identical request is answered from here, before
+Flask, when each of those entries is still the very object the cache holds (their stamps
+checked as for any cache hit: a write anywhere since makes it a miss) and nothing it
+depends on has expired (a token's lifetime). It still gets its own request id and its
+request log line; every other header is the one the app sent (security headers,
+compression, `Vary`). Only successful GETs without cookies set, conditional headers or
+ranges are kept, per process, at most MAX_ENTRIES of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from todoscale.cache import replay
+from todoscale.cache.local import EXTENSION as LOCAL_CACHE
+from todoscale.cache.local import LocalCache
+from todoscale.ops.http import log_request, request_id
+from todoscale.ops.metrics import RULE_ENVIRON, watched
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+EXTENSION = "todoscale.ready"
+MAX_ENTRIES = 1024
+# A request carrying one of these asks for something else than the kept bytes.
+_BYPASS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_RANGE")
+# What a view's answer may depend on besides the cache: who asks, where, in which encoding.
+_KEY = (
+    "PATH_INFO",
+    "QUERY_STRING",
+    "HTTP_AUTHORIZATION",
+    "HTTP_HOST",
+    "HTTP_ACCEPT_ENCODING",
+    "SCRIPT_NAME",
+    "wsgi.url_scheme",
+)
+_PER_REQUEST = frozenset({"x-request-id"})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A kept response and what it was built from."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    depends: tuple[tuple[str, Any], ...]
+    until: float
+    user_id: str | None
+    rule: Any  # the matched URL rule, for the metrics of a replay
+
+
+class ReadyResponses:
+    """WSGI middleware in front of the Flask app: replays kept responses, keeps new ones."""
+
+    def __init__(self, app: WSGIApp, cache: LocalCache, *, log: bool) -> None:
+        self.app = app
+        self.cache = cache
+        self.log = log
+        self.entries: dict[tuple[Any, ...], Entry] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if (
+            environ["REQUEST_METHOD"] != "GET"
+            or any(name in environ for name in _BYPASS)
+            or watched()  # a profile of this request was asked for: it must run
+        ):
+            return self.app(environ, start_response)
+        key = tuple(environ.get(name) for name in _KEY)
+        entry = self.entries.get(key)
+        if entry is not None and self._holds(entry):
+            return self._replay(entry, environ, start_response)
+        return self._keep(key, environ, start_response)
+
+    def _holds(self, entry: Entry) -> bool:
+        if time.time() >= entry.until:
+            return False
+        get = self.cache.get
+        return all(get(key) is value for key, value in entry.depends)
+
+    def _replay(
+        self, entry: Entry, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        started = time.perf_counter()
+        rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+        environ[RULE_ENVIRON] = entry.rule
+        start_response(entry.status, [*entry.headers, ("X-Request-ID", rid)])
+        if self.log:
+            log_request(
+                method="GET",
+                path=environ.get("PATH_INFO", ""),
+                status=int(entry.status[:3]),
+                started=started,
+                request_id=rid,
+                user_id=entry.user_id,
+                remote_addr=environ.get("REMOTE_ADDR"),
+            )
+        return [entry.body]
+
+    def _keep(
+        self, key: tuple[Any, ...], environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        sent: list[tuple[str, list[tuple[str, str]], Any]] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            # Called inside the request context: Flask's request still holds its rule.
+            rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+            sent.append((status, headers, rule))
+            return start_response(status, headers, *exc_info)
+
+        with replay.recording() as recorded:
+            body = self.app(environ, capture)
+        if not (recorded.usable and sent and sent[0][0].startswith("200")):
+            return body
+        status, headers, rule = sent[0]
+        if any(name.lower() == "set-cookie" for name, _ in headers):
+            return body
+        try:
+            data = b"".join(body)
+        finally:
+            getattr(body, "close", lambda: None)()
+        if len(self.entries) >= MAX_ENTRIES:
+            self.entries.clear()  # crude but bounded, as the local cache is
+        self.entries[key] = Entry(
+            status=status,
+            headers=[(name, value) for name, value in headers if name.lower() not in _PER_REQUEST],
+            body=data,
+            depends=tuple(recorded.depends),
+            until=recorded.until,
+            user_id=recorded.user_id,
+            rule=rule,
+        )
+        return [data]
+
+
+def init_app(app: Flask) -> None:
+    """Put ready responses in front of the app, where there is a local cache to vouch."""
+    cache = app.extensions.get(LOCAL_CACHE)
+    if cache is not None:
+        middleware = ReadyResponses(app.wsgi_app, cache, log=app.config["REQUEST_LOG"])
+        app.wsgi_app = app.extensions[EXTENSION] = middleware  # type: ignore[method-assign]

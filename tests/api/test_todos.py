@@ -535,3 +535,27 @@ def test_the_openapi_document_states_the_constraints_of_q(client):
     ]
     q = next(parameter for parameter in parameters if parameter["name"] == "q")
     assert q["schema"] == {"type": "string", "minLength": 1, "maxLength": 200}
+
+
+def test_creating_a_todo_in_a_named_list_reads_nothing_the_cache_holds(app, alice):
+    """With the reader's lists and token cached, a create is its INSERT alone: the list's
+    visibility comes from the cached list ids, and the answer from the values just written
+    (no SELECT to reload them after the commit)."""
+    list_id = _new_list(alice)
+    alice.add_todo("warm the caches", list_id=list_id)
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        created = alice.post(TODOS, json={"title": "Counted", "list_id": list_id})
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert created.status_code == 201
+    assert created.get_json()["title"] == "Counted"
+    assert [s.split()[0] for s in statements] == ["INSERT"], statements

@@ -40,6 +40,17 @@ def visible_list(actor: User, list_id: str) -> TodoList:
     return todo_list
 
 
+def visible_list_id(actor: User, list_id: str) -> str:
+    """`list_id` if `actor` can see that list, from the cached ids; NotFoundError otherwise.
+
+    For writers that need only the id: a list deleted after this check is refused by the
+    foreign key at commit (see `todos._commit_into_list`).
+    """
+    if list_id not in visible_list_ids(actor):
+        raise NotFoundError("No such list.")
+    return list_id
+
+
 def _owned_list(actor: User, list_id: str) -> TodoList:
     todo_list = visible_list(actor, list_id)
     if todo_list.owner_id != actor.id:

@@ -23,7 +23,7 @@ from todoscale.exceptions import BadRequestError
 from todoscale.extensions import db
 from todoscale.models import Todo, TodoList, User
 from todoscale.models.todos import notes_searchable
-from todoscale.services.lists import visible_list, visible_list_ids
+from todoscale.services.lists import visible_list_id, visible_list_ids
 from todoscale.services.pagination import decode_cursor, encode_cursor
 from todoscale.services.todos import READ_COLUMNS, TodoRow
 
@@ -146,7 +146,7 @@ def search_todos(
     terms = search_terms(query)
     after = decode_cursor(cursor) if cursor else None
     back = decode_cursor(before) if before and not after else None
-    list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
+    list_ids = [visible_list_id(actor, list_id)] if list_id else visible_list_ids(actor)
     if not list_ids:
         return Results([], None, None, terms, {}, notes_searched())
     statement = _statement(

@@ -20,7 +20,7 @@ from todoscale.models import crypto as sealing
 from todoscale.services.lists import (
     default_list_id,
     member_scope,
-    visible_list,
+    visible_list_id,
     visible_list_ids,
 )
 from todoscale.services.pagination import decode_cursor, encode_cursor
@@ -164,7 +164,7 @@ def list_todos(
     """
     after = decode_cursor(cursor) if cursor else None
     if after is not None:
-        list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
+        list_ids = [visible_list_id(actor, list_id)] if list_id else visible_list_ids(actor)
         return _read_page(list_ids, completed, after, limit)
     key = f"page:{actor.id}:{list_id or ''}:{completed}:{limit}"
     hit, page = cached(key)
@@ -174,7 +174,7 @@ def list_todos(
     # Order matters: the memberships' stamp is read before the lists are, and the lists'
     # stamps before their todos are; a change in between then only costs a miss.
     member_stamps = cache.stamps(member_scope(actor.id)) if cache is not None else None
-    list_ids = [visible_list(actor, list_id).id] if list_id else visible_list_ids(actor)
+    list_ids = [visible_list_id(actor, list_id)] if list_id else visible_list_ids(actor)
     list_stamps = cache.stamps(*map(list_scope, list_ids)) if cache is not None else None
     stamps = member_stamps + list_stamps if member_stamps and list_stamps else None
     page = remember(key, stamps, lambda: _read_page(list_ids, completed, None, limit), _PAGE_CODEC)
@@ -273,7 +273,7 @@ def create_todo(
     due_at: datetime | None = None,
 ) -> Todo:
     """Add a todo to a list `actor` can see (their default list when none is named)."""
-    target = visible_list(actor, list_id).id if list_id else default_list_id(actor)
+    target = visible_list_id(actor, list_id) if list_id else default_list_id(actor)
     now = utcnow()
     todo = Todo(
         list_id=target,
@@ -296,12 +296,19 @@ def _commit_into_list() -> None:
 
     The list was visible when checked, but a concurrent delete can commit between that
     check and this commit: the foreign key refuses the row, and the writer hears 404.
+    The todo keeps the values just written (the session does not expire it at this
+    commit): every column is set here, none by the database, so reloading them for the
+    answer would be one more SELECT per write.
     """
+    session = db.session()
+    session.expire_on_commit = False
     try:
-        db.session.commit()
+        session.commit()
     except IntegrityError as exc:
-        db.session.rollback()
+        session.rollback()
         raise NotFoundError("No such list: it was deleted.") from exc
+    finally:
+        session.expire_on_commit = True
 
 
 def _matches(if_match: str, todo: Todo) -> bool:
@@ -320,7 +327,7 @@ def _apply(actor: User, todo: Todo, changes: dict[str, Any]) -> bool:
         elif field == "due_at":
             value = check_due_at(value)
         elif field == "list_id" and value != todo.list_id:
-            value = visible_list(actor, value).id
+            value = visible_list_id(actor, value)
         elif field == "completed" and value != todo.completed:
             todo.completed_at = utcnow() if value else None
         if getattr(todo, field) != value:
@@ -402,7 +409,7 @@ def list_newer_todos(
     first page, so a reader who pages down and back up lands where they started.
     """
     created_at, item_id = decode_cursor(before)
-    visible_list(actor, list_id)
+    visible_list_id(actor, list_id)
     query = (
         select(*(_TODOS.c[name] for name in READ_COLUMNS))
         .where(

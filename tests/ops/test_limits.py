@@ -202,3 +202,43 @@ def test_limits_can_be_turned_off(limited_app):
     assert {add_todo(client, token).status_code for _ in range(5)} == {201}
     statuses = {client.post("/api/v1/tokens", headers=basic("alice", "x")).status_code}
     assert statuses == {401}
+
+
+def test_the_memory_storage_starts_no_thread_per_request(limited_app, monkeypatch):
+    """limits' own memory storage started a Timer thread per request under load; ours
+    sweeps on the caller's thread, and still forgets stale keys and expired windows."""
+    import threading
+
+    import limits.storage.memory
+
+    from todoscale.ops.limits import SweptMemoryStorage
+
+    started: list[object] = []
+
+    class CountingTimer(threading.Timer):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    app = limited_app(API_WRITE_LIMIT="100 per minute")
+    client = app.test_client()
+    monkeypatch.setattr(limits.storage.memory.threading, "Timer", CountingTimer)
+    token = register(client, "sweeper")
+    for n in range(20):
+        response = client.post(
+            "/api/v1/todos", json={"title": f"t{n}"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 201
+    assert started == []
+    (limiter,) = app.extensions["limiter"]
+    storage = limiter.storage
+    assert isinstance(storage, SweptMemoryStorage)
+
+    storage.incr("stale", expiry=0.01)
+    time.sleep(0.02)
+    assert storage.get("stale") == 0  # an expired window reads as empty
+    storage.incr("stale", expiry=0.01)
+    time.sleep(0.02)
+    storage.next_sweep = 0.0
+    storage.incr("fresh", expiry=60)
+    assert "stale" not in storage.storage and storage.get("fresh") == 1

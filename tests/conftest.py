@@ -99,6 +99,7 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         upgrade()
     yield app
     with app.app_context():
+        db.session.remove()  # its connection back to the pool, which dispose closes
         db.engine.dispose()
 
 
@@ -137,6 +138,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     yield make
     for app in apps:
         with app.app_context():
+            db.session.remove()  # its connection back to the pool, which dispose closes
             db.engine.dispose()
 
 

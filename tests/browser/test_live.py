@@ -123,6 +123,7 @@ def worker_app(live_server) -> Iterator[Flask]:
     )
     yield app
     with app.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 

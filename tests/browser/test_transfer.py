@@ -76,6 +76,7 @@ def worker_app(live_server: LiveServer) -> Iterator[Flask]:
     )
     yield app
     with app.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 

@@ -34,4 +34,5 @@ def cached_apps(app, database_url, tmp_path, request):
     yield make
     for each in made:
         with each.app_context():
+            db.session.remove()
             db.engine.dispose()

@@ -55,4 +55,5 @@ def test_a_redis_outage_costs_no_request_and_no_stale_read(
         assert [t["id"] for t in after.get_json()["items"]] == [added["id"], kept["id"]]
     finally:
         with outage_app.app_context():
+            db.session.remove()
             db.engine.dispose()

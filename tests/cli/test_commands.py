@@ -182,4 +182,5 @@ def test_seed_refuses_to_run_in_production(app, row_counts):
     assert "refuses to run in production" in result.output
     assert row_counts() == before
     with production.app_context():
+        db.session.remove()
         db.engine.dispose()

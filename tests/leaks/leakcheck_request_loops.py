@@ -35,6 +35,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         upgrade()
     yield app
     with app.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 

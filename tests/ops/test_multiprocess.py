@@ -33,6 +33,7 @@ def _migrate(env: dict[str, str]) -> None:
                       "SQLALCHEMY_DATABASE_URI": env.get("TODOSCALE_DATABASE_URL")})  # fmt: skip
     with app.app_context():
         upgrade()
+        db.session.remove()
         db.engine.dispose()
 
 

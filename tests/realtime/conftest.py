@@ -190,4 +190,5 @@ def emitter(app: Flask, server: SocketServer) -> Iterator[Flask]:
     )
     yield emitting
     with emitting.app_context():
+        db.session.remove()
         db.engine.dispose()

@@ -30,6 +30,7 @@ def serving_app(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     )
     yield serving
     with serving.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 
@@ -144,6 +145,7 @@ def rechecking_app(app: Flask, tmp_path: Any) -> Iterator[Flask]:
     )
     yield serving
     with serving.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 

@@ -236,6 +236,7 @@ def test_a_hung_message_queue_never_holds_a_committed_change(
         redis_server.resume()  # also frees a writer still stuck on it
         writer.join(timeout=10)
         with emitting.app_context():
+            db.session.remove()
             db.engine.dispose()
     assert elapsed < 3, elapsed
     [todo_id] = done

@@ -33,6 +33,7 @@ def lone_emitter(tmp_path: Path) -> Iterator[Flask]:
         db.create_all()
     yield app
     with app.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 

@@ -39,6 +39,7 @@ def amqp_app(app: Flask) -> Iterator[Flask]:
     yield amqp
     purge_queue(amqp)
     with amqp.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 

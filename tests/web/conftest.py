@@ -154,4 +154,5 @@ def other_app(app: Flask) -> Iterator[Callable[..., Flask]]:
     yield make
     for other in made:
         with other.app_context():
+            db.session.remove()
             db.engine.dispose()

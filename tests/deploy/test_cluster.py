@@ -14,12 +14,14 @@ import json
 import os
 import random
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +198,26 @@ def test_https_works_with_modern_tls_and_hsts(cluster):
     assert len([h for h in headers if h.lower() == "x-frame-options"]) == 1
 
 
+def test_tls_older_than_1_2_is_refused(cluster):
+    """nginx enables TLS 1.2 and 1.3 only; the client here would speak 1.0 and 1.1 (its own
+    floor lowered), so a refusal is the server's."""
+
+    def handshake(newest: ssl.TLSVersion) -> str:
+        context = ssl.create_default_context(cafile=str(cluster.certificate))
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():  # Python deprecates naming the old versions at all
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = newest
+        raw = socket.create_connection(("127.0.0.1", cluster.tls_port), timeout=10)
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return str(tls.version())
+
+    assert handshake(ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    with pytest.raises(ssl.SSLError):
+        handshake(ssl.TLSVersion.TLSv1_1)
+
+
 def test_plain_http_redirects_the_web_ui_and_refuses_the_api(cluster):
     status, headers, _ = request(cluster.http(), "GET", "/login?next=%2F")
     assert status == 301
@@ -207,6 +229,11 @@ def test_plain_http_redirects_the_web_ui_and_refuses_the_api(cluster):
     assert status == 403
     assert headers["Content-Type"] == "application/problem+json"
     assert json.loads(body)["title"] == "HTTPS required"
+
+    # Live updates too: no WebSocket (nor long-polling) in clear, only WSS.
+    status, headers, _ = request(cluster.http(), "GET", "/socket.io/?EIO=4&transport=websocket")
+    assert status == 301
+    assert headers["Location"].startswith(f"https://127.0.0.1:{cluster.tls_port}/socket.io/")
 
 
 def test_nginx_serves_hashed_static_files_for_good_and_its_errors_carry_headers(cluster):

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, and_, bindparam, or_, select, union_all
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.orm.exc import StaleDataError
 
 from todoscale.cache import Codec, cached, invalidate, local_cache, remember
@@ -285,23 +285,31 @@ def create_todo(
         updated_at=now,
     )
     db.session.add(todo)
-    _commit_into_list()
+    _commit_into_list(todo)
     invalidate(list_scope(todo.list_id), todo_scope(todo.id))
     todo_created.send(create_todo, todo=todo)
     return todo
 
 
-def _commit_into_list() -> None:
+def _commit_into_list(todo: Todo) -> None:
     """Commit a todo written into a list; NotFoundError if the list was deleted meanwhile.
 
     The list was visible when checked, but a concurrent delete can commit between that
-    check and this commit: the foreign key refuses the row, and the writer hears 404.
+    check and this commit: the foreign key refuses the row, and the writer hears 404. It can
+    also commit just after this commit, taking the todo with it: the reload of the expired
+    row (one SELECT of every column, which the answer and the signal read) finds nothing,
+    and the writer hears 404 too, with nothing announced about a todo that is gone.
     """
     try:
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
         raise NotFoundError("No such list: it was deleted.") from exc
+    try:
+        db.session.refresh(todo)
+    except InvalidRequestError as exc:  # "Could not refresh instance": the row is gone
+        db.session.rollback()
+        raise NotFoundError("No such list: it was deleted, with this todo.") from exc
 
 
 def _matches(if_match: str, todo: Todo) -> bool:
@@ -363,7 +371,7 @@ def edit_todo(
         return todo
     todo.updated_at = utcnow()
     try:
-        _commit_into_list()  # a move into a list deleted meanwhile is a 404
+        _commit_into_list(todo)  # a move into a list deleted meanwhile is a 404
     except StaleDataError as exc:
         db.session.rollback()
         raise PreconditionFailedError(

@@ -534,4 +534,5 @@ def test_the_openapi_document_states_the_constraints_of_q(client):
         "parameters"
     ]
     q = next(parameter for parameter in parameters if parameter["name"] == "q")
-    assert q["schema"] == {"type": "string", "minLength": 1, "maxLength": 200}
+    # No minLength: an empty q is answered 200 as no search (schemathesis flagged the 1).
+    assert q["schema"] == {"type": "string", "maxLength": 200}

@@ -87,8 +87,9 @@ def test_twenty_concurrent_sqlite_writers_get_no_500_and_lose_no_acknowledged_wr
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+def small_disk(app: Flask, tmp_path: Path) -> Iterator[Path]:
     """A 16 MiB tmpfs mounted on a folder of the test's own; unmounted at the end."""
+    _sqlite_only(app)
     mount = shutil.which("mount")
     if mount is None or os.geteuid() != 0:
         skip_or_fail("mounting a tmpfs needs root and mount(8)")

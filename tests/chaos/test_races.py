@@ -61,7 +61,7 @@ def _lost(race: Race) -> int:
 
 
 def test_concurrent_patches_with_one_if_match_lose_no_update(api_server: ApiServer) -> None:
-    count = bounded(fast=200, full=10_000)
+    count = bounded(fast=100, full=10_000)
     alice = api_server.register("alice")
     bob = api_server.register("bob")
     owner = api_server.http(alice)
@@ -128,7 +128,7 @@ def _writer(conn: Http, list_id: str, go: threading.Event, out: list[int]) -> No
 def test_todos_created_while_their_list_is_deleted_are_404_or_gone_with_it(
     app: Flask, api_server: ApiServer
 ) -> None:
-    rounds = bounded(fast=40, full=500)
+    rounds = bounded(fast=25, full=500)
     alice = api_server.register("alice")
     bob = api_server.register("bob")
     owner, member = api_server.http(alice), api_server.http(bob)

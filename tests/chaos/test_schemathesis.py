@@ -10,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from tests.chaos.conftest import ApiServer
-from tests.chaos.figures import bounded, report
+from tests.chaos.figures import bounded, database_kind, report, scale
 from tests.conftest import skip_or_fail
 from todoscale.services import jobs
 
@@ -34,12 +35,15 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     app: Flask, api_server: ApiServer, tmp_path: Path
 ) -> None:
     # schemathesis keeps a cache under its working directory: the test's own folder.
+    if scale() == "fast" and database_kind() == "postgresql":
+        # CI's budget: make test fuzzes in its SQLite pass; make chaos on both databases.
+        pytest.skip("fuzzed in the SQLite pass of make test; on PostgreSQL by make chaos")
     st = Path(sys.executable).with_name("st")
     if not st.exists() and shutil.which("st") is None:
         skip_or_fail("schemathesis is missing: pip install -e '.[dev]'")
     token = api_server.register("fuzzer")
     _finished_export(app, api_server, token)
-    examples = bounded(fast=8, full=50)
+    examples = bounded(fast=5, full=50)
     argv = [str(st), "--config-file", str(CONFIG), "run", f"{api_server.url}/api/v1/openapi.json"]
     argv += ["--url", f"{api_server.url}/api/v1", "--checks", "all"]
     argv += ["--max-examples", str(examples), "--seed", "13", "--workers", "2"]

@@ -57,7 +57,7 @@ def test_twenty_concurrent_sqlite_writers_get_no_500_and_lose_no_acknowledged_wr
     app: Flask, api_server: ApiServer
 ) -> None:
     _sqlite_only(app)
-    seconds = bounded(fast=10, full=60)
+    seconds = bounded(fast=8, full=60)
     tokens = [api_server.register(f"writer{number}") for number in range(WRITERS)]
     acked: list[str] = []
     statuses: Counter[int] = Counter()

@@ -29,7 +29,7 @@ def _write_steadily(api: str, token: str, list_id: str, label: str, stop: thread
 def test_no_event_reaches_a_removed_member_after_the_removal_commits(
     server: SocketServer, live_clients: Connect, alice: Account, make_account: Any
 ) -> None:
-    rounds = bounded(fast=4, full=40)
+    rounds = bounded(fast=3, full=40)
     carol = make_account("carol")
     api = f"{server.url}/api/v1"
     carol_live = live_clients(server.url, carol.token)

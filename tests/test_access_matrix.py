@@ -23,7 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
 
-from tests.chaos.figures import report
+from tests.chaos.figures import database_kind, report, scale
 from tests.web.conftest import WebUser, csrf_token
 from todoscale import create_app
 from todoscale.extensions import db, socketio
@@ -298,6 +298,9 @@ def _outcome(world: World, rule: Any, method: str, row: Row, role: str) -> str:
 
 
 def test_every_route_has_a_row_and_refuses_everyone_it_should(serving_app: Flask) -> None:
+    if scale() == "fast" and database_kind() == "postgresql":
+        # CI's budget (2 minutes on PostgreSQL, shared machine): make chaos runs it there.
+        pytest.skip("checked in the SQLite pass of make test; on PostgreSQL by make chaos")
     table = routes(serving_app)
     missing = sorted(table - set(MATRIX))
     assert not missing, f"routes without a row in the access matrix: {missing}"

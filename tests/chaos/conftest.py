@@ -52,7 +52,7 @@ class Http:
         sent.update(headers or {})
         data = json.dumps(body).encode() if body is not None else None
         path = urlsplit(path).path if path.startswith("http") else path
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             if self._conn is None:
                 parts = urlsplit(self.base)
                 self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -61,9 +61,10 @@ class Http:
                 response = self._conn.getresponse()
                 raw = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # A keep-alive connection the server closed while idle: not an answer.
+                # A keep-alive connection the server closed while idle (or a worker recycled
+                # after its max_requests closed): the request was not read; send it again.
                 self.close()
-                if attempt == 2:
+                if attempt == 3:
                     raise
                 continue
             kind = response.getheader("Content-Type", "")

@@ -11,7 +11,7 @@ CLUSTER_PORT ?= 8080
 export PORT
 
 .PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres bench clean \
-	translations cluster vendor lock
+	translations cluster vendor lock chaos
 
 # Installs come from the lock files (exact versions, with hashes), never straight from
 # pyproject.toml's ranges: an upstream release cannot change a fresh clone unannounced.
@@ -89,6 +89,23 @@ pytest-sqlite: $(VENV)/.dev-installed
 pytest-postgres: $(VENV)/.dev-installed
 	@echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="
 	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+CHAOS_TESTS := tests/chaos tests/realtime/test_removal_race.py tests/test_access_matrix.py
+CHAOS_FIGURES := artifacts/chaos-figures.jsonl
+
+## chaos: the long versions of the fault, race and fuzzing tests (10,000 If-Match races, 60 s of
+## 20 SQLite writers, 50 schemathesis examples per operation...) on SQLite and on PostgreSQL;
+## their figures go to the table of docs/RELIABILITY.md (about 15 minutes on 2 cores)
+chaos: $(VENV)/.dev-installed
+	mkdir -p artifacts && rm -f $(CHAOS_FIGURES)
+	status=0; \
+	TODOSCALE_CHAOS=full TODOSCALE_CHAOS_FIGURES=$(CURDIR)/$(CHAOS_FIGURES) \
+		$(BIN)/pytest -p no:cacheprovider $(CHAOS_TESTS) || status=1; \
+	TODOSCALE_CHAOS=full TODOSCALE_CHAOS_FIGURES=$(CURDIR)/$(CHAOS_FIGURES) \
+		TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) \
+		$(BIN)/pytest -p no:cacheprovider $(CHAOS_TESTS) || status=1; \
+	$(BIN)/python -m tests.chaos.reliability $(CHAOS_FIGURES) docs/RELIABILITY.md || status=1; \
+	exit $$status
 
 I18N := src/todoscale/translations
 

@@ -453,3 +453,13 @@ def records_of(caplog: pytest.LogCaptureFixture) -> Callable[..., Any]:
             logger.setLevel(previous)
 
     return collect
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures the fault and race tests reported (tests.chaos.figures), one line each."""
+    from tests.chaos.figures import LINES
+
+    if LINES:
+        terminalreporter.section("chaos figures")
+        for line in LINES:
+            terminalreporter.write_line(line)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, current_app, render_template, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from todoscale.exceptions import AuthenticationError, TodoscaleError, ValidationError
@@ -82,6 +83,28 @@ def _http_error(exc: HTTPException) -> Response:
     return _respond(status, detail, headers=headers)
 
 
+# How a full disk reads in the drivers' messages: SQLite's SQLITE_FULL, PostgreSQL's
+# SQLSTATE 53100 (disk_full: "could not extend file ... No space left on device").
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
+RETRY_SECONDS = "5"
+
+
+def _database_error(exc: OperationalError) -> Response:
+    # The database refused or could not be reached; the transaction was rolled back, so
+    # nothing of the request was written. A full disk is 507 (RFC 4918: the server cannot
+    # store what the request needs), anything else (locked, gone, restarting) 503: both say
+    # when to try again, neither is a 500.
+    message = str(exc.orig if exc.orig is not None else exc).lower()
+    headers = {"Retry-After": RETRY_SECONDS}
+    if any(sign in message for sign in _DISK_FULL) or getattr(exc.orig, "sqlstate", "") == "53100":
+        logger.error("the database's disk is full: %s", message.splitlines()[0])
+        return _respond(507, "The server's storage is full; nothing was written. Try again later.",
+                        headers=headers)  # fmt: skip
+    logger.error("the database is unavailable: %s", message.splitlines()[0] if message else "")
+    return _respond(503, "The database is unavailable; nothing was written. Try again shortly.",
+                    headers=headers)  # fmt: skip
+
+
 def _unexpected(exc: Exception) -> Response:
     # Process boundary: anything unhandled is logged with its traceback and answered
     # as a 500 problem, never as an HTML stack trace.
@@ -93,4 +116,5 @@ def init_app(app: Flask) -> None:
     """Register the handlers."""
     app.register_error_handler(TodoscaleError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_error)
     app.register_error_handler(Exception, _unexpected)

@@ -99,3 +99,33 @@ def test_docs_page_loads_no_inline_script(client):
 
 def test_unknown_docs_asset_is_404(client):
     assert client.get("/api/v1/docs/assets/nope.js").status_code == 404
+
+
+def test_every_write_documents_its_rate_limit_and_json_bodies_their_size(client):
+    document = client.get(OPENAPI).get_json()
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if method in ("post", "patch", "put", "delete"):
+                assert "Retry-After" in responses["429"]["headers"], (path, method)
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                assert {"400", "413"} <= set(responses), (path, method)
+
+
+def test_the_document_states_what_the_server_refuses(client):
+    document = client.get(OPENAPI).get_json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    assert "409" in paths["/lists/{list_id}/members/{username}"]["delete"]["responses"]
+    upload = paths["/imports"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert upload["properties"]["list_id"]["minLength"] == 1
+    query = {p["name"]: p["schema"] for p in paths["/todos"]["get"]["parameters"]}
+    assert re.fullmatch(query["cursor"]["pattern"], "eyJ0IjoxfQ")
+    assert "minLength" not in query["q"]  # an empty q is no search, not a 400
+    title = schemas["TodoCreate"]["properties"]["title"]["pattern"]
+    assert re.search(title, "milk") and not re.search(title, " \t\u3000")
+    assert not re.search(title, "milk\x00")
+    assert not re.search(schemas["TodoCreate"]["properties"]["notes"]["pattern"], "a\x00b")
+    email = schemas["UserCreate"]["properties"]["email"]["pattern"]
+    assert re.search(email, " Ann@Example.com ") and not re.search(email, "ann@example")

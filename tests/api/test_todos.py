@@ -534,7 +534,8 @@ def test_the_openapi_document_states_the_constraints_of_q(client):
         "parameters"
     ]
     q = next(parameter for parameter in parameters if parameter["name"] == "q")
-    assert q["schema"] == {"type": "string", "minLength": 1, "maxLength": 200}
+    # No minLength: an empty q is answered 200 as no search (schemathesis flagged the 1).
+    assert q["schema"] == {"type": "string", "maxLength": 200}
 
 
 def test_creating_a_todo_in_a_named_list_reads_nothing_the_cache_holds(app, alice):

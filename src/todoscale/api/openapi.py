@@ -12,11 +12,15 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from todoscale.api import schemas
+from todoscale.api.schemas import NO_NUL_PATTERN
 from todoscale.config import Config
 from todoscale.services.jobs import MAX_IMPORT_BYTES
+from todoscale.services.pagination import CURSOR_MAX
 from todoscale.services.search import QUERY_MAX, TERMS_MAX
 
 bp = Blueprint("openapi", __name__)
+
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 
 _SWAGGER_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 
@@ -48,6 +52,18 @@ _ERRORS = {
     "413": "Body too large",
     "422": "Invalid values; `errors` names the fields",
     "429": "Rate limited; wait for the seconds in `Retry-After`",
+}
+# Every write is rate limited (per user, or per address without an account), and every JSON
+# body is read up to TODOSCALE_MAX_JSON_BYTES: what ops.limits and api.body enforce.
+WRITE_METHODS = ("post", "patch", "put", "delete")
+_RATE_HEADERS = {
+    name: {"description": description, "schema": {"type": "integer"}}
+    for name, description in (
+        ("Retry-After", "Seconds to wait before trying again"),
+        ("RateLimit-Limit", "Requests allowed in the window"),
+        ("RateLimit-Remaining", "Requests left in the window"),
+        ("RateLimit-Reset", "Seconds until the window resets"),
+    )
 }
 
 
@@ -105,10 +121,15 @@ def _paths() -> dict[str, Any]:
         _query(
             "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "Page size"
         ),
-        _query("cursor", {"type": "string"}, "`next_cursor` of the previous page"),
+        _query(
+            "cursor",
+            {"type": "string", "pattern": CURSOR_PATTERN, "maxLength": CURSOR_MAX},
+            "`next_cursor` of the previous page, as it was given: opaque (unpadded base64url); "
+            "an empty one is none, and one this server did not issue is 400",
+        ),
         _query(
             "q",
-            {"type": "string", "minLength": 1, "maxLength": QUERY_MAX},
+            {"type": "string", "maxLength": QUERY_MAX},
             "Full-text search: only todos whose title or notes hold every word of `q` "
             "(whole words, any case; the words are its runs of letters and digits, the first "
             f"{TERMS_MAX} of them). Titles only when notes are encrypted at rest. An empty `q` "
@@ -188,9 +209,9 @@ def _paths() -> dict[str, Any]:
         },
         "/lists/{list_id}/members/{username}": {
             "delete": _op(
-                "Remove a member",
+                "Remove a member (409: the owner cannot leave their own list)",
                 ok="204",
-                fails="401 403 404",
+                fails="401 403 404 409",
                 params=[list_id, _path_param("username")],
             ),
         },
@@ -242,7 +263,13 @@ def _job_paths() -> dict[str, Any]:
                         f"{MAX_IMPORT_BYTES} bytes and TODOSCALE_IMPORT_MAX_ROWS rows "
                         f"({Config.IMPORT_MAX_ROWS:,} unless configured); more is 413 or 422",
                     },
-                    "list_id": {"type": "string"},
+                    "list_id": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "pattern": NO_NUL_PATTERN,
+                        "description": "The list the rows go into (required)",
+                    },
                 },
             }
         }
@@ -295,11 +322,16 @@ def document() -> dict[str, Any]:
         model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
         for model in _MODELS
     }
+    for model in _MODELS:
+        if issubclass(model, schemas.Schema):  # what comes in: NUL is refused in every string
+            _refuse_nul(components[model.__name__])
+    paths = _paths()
+    _limits_and_sizes(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "todoscale API", "version": "1.0.0"},
         "servers": [{"url": "/api/v1"}],
-        "paths": _paths(),
+        "paths": paths,
         "components": {
             "schemas": components,
             "securitySchemes": {
@@ -308,6 +340,37 @@ def document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _refuse_nul(schema: dict[str, Any]) -> None:
+    """Give every string of a request schema without a pattern of its own the no-NUL one."""
+    if schema.get("type") == "string" and "pattern" not in schema and "format" not in schema:
+        schema["pattern"] = NO_NUL_PATTERN
+    for value in schema.values():
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            for child in children:
+                if isinstance(child, dict):
+                    _refuse_nul(child)
+
+
+def _limits_and_sizes(paths: dict[str, Any]) -> None:
+    """Add the answers every write can give: 429 (rate limited, with its headers), and 400
+    and 413 where a JSON body is read."""
+    for operations in paths.values():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            problem = {"application/problem+json": {"schema": _ref(schemas.Problem)}}
+            if method in WRITE_METHODS:
+                responses["429"] = {
+                    "description": _ERRORS["429"],
+                    "headers": _RATE_HEADERS,
+                    "content": problem,
+                }
+            body = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in body:
+                for code in ("400", "413"):
+                    responses.setdefault(code, {"description": _ERRORS[code], "content": problem})
 
 
 @bp.get("/openapi.json")

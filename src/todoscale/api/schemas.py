@@ -33,12 +33,29 @@ def _require_string(value: Any) -> Any:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_string)]
 StrictText = Annotated[str, Field(strict=True)]
+# What the OpenAPI document says of strings (the checks themselves are the validators and
+# rules below): no NUL anywhere, and a title or name holds something besides white space
+# (Python's `str.strip` set, spelled out: JSON Schema's `\s` is ECMA-262's, not quite it).
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+_SPACE = (
+    r"\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+NOT_BLANK_PATTERN = rf"^[^\u0000]*[^\u0000{_SPACE}][^\u0000]*$"
+# The stored address is trimmed and lower-cased first, so white space may surround it; the
+# rule's `\s` is Python's, spelled out as above (schemathesis found \x1e read otherwise).
+EMAIL_PATTERN = (
+    rf"^[{_SPACE}]*[^@{_SPACE}\u0000]{{1,64}}@[^@{_SPACE}\u0000]+\.[^@{_SPACE}\u0000]+[{_SPACE}]*$"
+)
 # Titles and names are limited after trimming (API.md), so trim before counting.
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.TITLE_MAX)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.TITLE_MAX),
+    Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
 ]
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.NAME_MAX)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.NAME_MAX),
+    Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
 ]
 ListId = Annotated[str, Field(min_length=1, max_length=64)]
 DueAt = Annotated[
@@ -69,8 +86,15 @@ class UserCreate(Schema):
     """Registration."""
 
     username: Annotated[str, Field(pattern=rules.USERNAME_PATTERN)]
-    email: Annotated[str, Field(max_length=254)]
-    password: Annotated[str, Field(min_length=rules.PASSWORD_MIN, max_length=rules.PASSWORD_MAX)]
+    email: Annotated[str, Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN})]
+    password: Annotated[
+        str,
+        Field(
+            min_length=rules.PASSWORD_MIN,
+            max_length=rules.PASSWORD_MAX,
+            description="Not one of the 20,000 most common passwords (compared in lower case)",
+        ),
+    ]
 
 
 class ListCreate(Schema):

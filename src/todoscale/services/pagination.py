@@ -13,6 +13,10 @@ from todoscale.exceptions import BadRequestError
 _BAD_CURSOR = "The cursor is not one this server issued; start again without it."
 
 
+# Longer than any cursor this server issues (a time and an id of at most 64 characters).
+CURSOR_MAX = 200
+
+
 def encode_cursor(created_at: datetime, item_id: str) -> str:
     """Return the cursor that continues after the item (created_at, item_id)."""
     raw = orjson.dumps([created_at.isoformat(timespec="microseconds"), item_id])
@@ -21,7 +25,7 @@ def encode_cursor(created_at: datetime, item_id: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Return the (created_at, id) a cursor names, or raise BadRequestError."""
-    if len(cursor) > 200:
+    if len(cursor) > CURSOR_MAX:
         raise BadRequestError(_BAD_CURSOR)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

@@ -28,7 +28,7 @@ from tests.deploy.helpers import free_port_run, wait_for
 from todoscale.deploy import cluster as local
 
 PASSWORD = "run password 1"
-START_SECONDS = 60
+START_SECONDS = 120  # generous: a loaded 2-core machine starts four programs slowly
 JOB_SECONDS = 60
 STOP_SECONDS = 90
 

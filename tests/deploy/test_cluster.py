@@ -102,7 +102,7 @@ def _drop_database(name: str) -> None:
     admin.dispose()
 
 
-def _todoscale(env: dict[str, str], *args: str, timeout: float = 150) -> str:
+def _todoscale(env: dict[str, str], *args: str, timeout: float = 300) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "todoscale.cli", *args],
         env={**os.environ, **env},

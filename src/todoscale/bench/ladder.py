@@ -3,6 +3,7 @@ interleaved (A B C A B C ...) at each connection count, stop everything by proce
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -239,7 +240,7 @@ def scratch(out: Path) -> Iterator[Context]:
 def run(options: Options) -> dict[str, Any]:
     """The whole ladder; the figures, plans, skips and the processes left (none, normally)."""
     procs.raise_fd_limit()
-    started = time.time()
+    started, load_before = time.time(), os.getloadavg()
     prepared = Prepared()
     with scratch(options.out) as ctx:
         try:
@@ -251,6 +252,7 @@ def run(options: Options) -> dict[str, Any]:
     return {
         "started": started,
         "finished": time.time(),
+        "load_average": {"start": load_before, "end": os.getloadavg()},
         "cases": figures,
         "skipped": prepared.skipped,
         "plans": prepared.plans,

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from todoscale.bench.rungs import ARTICLE_FIRST, BY_KEY, MEINHELD, OFFSET_NOTE
+from todoscale.bench.rungs import ARTICLE_FIRST, ARTICLES, BY_KEY, MEINHELD, OFFSET_NOTE
 
 CHART_SIZE = (1200, 600)  # pixels
 _DPI = 100
@@ -46,7 +46,6 @@ def machine() -> dict[str, Any]:
         "packages": {name: metadata.version(name) for name in PACKAGES},
         "wrk": _first_line(["wrk", "-v"]),
         "nginx": _first_line(["nginx", "-v"]),
-        "load_average": os.getloadavg(),
     }
 
 
@@ -174,6 +173,46 @@ def _plans(result: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _load(result: dict[str, Any], when: str) -> str:
+    return "/".join(f"{x:.1f}" for x in result["load_average"][when])
+
+
+def _median(result: dict[str, Any], key: str, c: str) -> float | None:
+    fig = result["cases"].get(key, {}).get(c)
+    return None if fig is None else float(fig["requests_per_second"]["median"])
+
+
+def shape(result: dict[str, Any]) -> list[str]:
+    """The issue's goal, read from the figures: rung 8 (embedded) against every earlier rung,
+    its errors at the highest connection count, and its ratio to rung 1 beside the articles'."""
+    if "8-embedded" not in result["cases"]:
+        return []
+    lines = ["## The shape", ""]
+    articles = ARTICLES[7] / ARTICLE_FIRST
+    for c in result["cases"]["8-embedded"]:
+        shipped = _median(result, "8-embedded", c) or 0.0
+        earlier = {
+            key: rps
+            for key in result["cases"]
+            if 0 < BY_KEY[key].rung < 8 and (rps := _median(result, key, c)) is not None
+        }
+        above = [key for key, rps in earlier.items() if rps >= shipped]
+        first = _median(result, "1", c)
+        fig = result["cases"]["8-embedded"][c]
+        ratio = f"{shipped / first:.1f}x rung 1" if first else "rung 1 not measured"
+        verdict = (
+            "above every earlier rung measured"
+            if not above
+            else f"NOT above rung(s) {', '.join(above)}"
+        )
+        lines.append(
+            f"- c{c}: `todoscale run` {shipped:,.0f} req/s, {ratio} (the articles' last rung: "
+            f"{articles:.0f}x their first); {verdict}; {fig['socket_errors']} socket errors, "
+            f"{fig['non_2xx']} non-2xx."
+        )
+    return [*lines, ""]
+
+
 def markdown(result: dict[str, Any], chart_name: str) -> str:
     """BENCHMARKS.md from the result's JSON alone."""
     m = result["machine"]
@@ -188,8 +227,9 @@ def markdown(result: dict[str, Any], chart_name: str) -> str:
         "",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, {m['system']}, "
         f"Python {m['python']}; {versions}; {m['wrk'] or 'no wrk'}; {m['nginx'] or 'no nginx'}. "
-        f"Load average at the start: {', '.join(f'{x:.2f}' for x in m['load_average'])}. "
-        "The load generator runs on the same cores as the servers.",
+        f"Load average (1, 5, 15 min) at the start {_load(result, 'start')}, at the end "
+        f"{_load(result, 'end')}: other work on this machine shares its cores, and the load "
+        "generator runs on the same cores as the servers.",
         "",
         f"Load: {result['load_tool']}, {result['runs']} interleaved run(s) of "
         f"{result['seconds']} s per case after a {result['warmup']} s warm-up; medians, "
@@ -209,6 +249,7 @@ def markdown(result: dict[str, Any], chart_name: str) -> str:
         "- The articles' figures are theirs, from their machine; the ratio columns compare "
         "each ladder to its own first rung.",
         "",
+        *shape(result),
         *_plans(result),
     ]
     return "\n".join(lines)

@@ -41,7 +41,9 @@ def _load_tool(python_load: bool) -> bool:
 
 
 @click.command("bench")
-@click.option("--quick", is_flag=True, help="1 run of 3 s per case, a subset of the rungs.")
+@click.option(
+    "--quick", is_flag=True, help="1 run of 3 s per case, no warm-up, a subset of the rungs."
+)
 @click.option("--rungs", "spec", default=None, help="Comma-separated: 1-8, case keys, floors.")
 @click.option("--runs", type=click.IntRange(1, 20), default=None, help="Runs per case [3].")
 @click.option("--seconds", type=click.IntRange(1, 120), default=None, help="Per run [10].")
@@ -89,7 +91,7 @@ def bench(
         runs=runs or (1 if quick else 3),
         seconds=seconds or (3 if quick else 10),
         connections=_connections(connections),
-        warmup=1 if quick else 2,
+        warmup=0 if quick else 2,
         out=folder,
         postgres_url=postgres_url,
         redis_url=redis_url,

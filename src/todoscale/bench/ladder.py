@@ -188,7 +188,7 @@ def measure(options: Options, prepared: Prepared) -> dict[str, dict[str, Any]]:
     with progress.bar:
         for c in options.connections:
             results: dict[str, list[load.Result]] = {key: [] for key in keys}
-            for key in keys:
+            for key in keys if options.warmup else []:  # --quick: no warm-up
                 url, headers = prepared.requests[key]
                 progress.step(f"warm-up c{c}: {key}", options.warmup)
                 load.run(
@@ -240,14 +240,16 @@ def scratch(out: Path) -> Iterator[Context]:
 def run(options: Options) -> dict[str, Any]:
     """The whole ladder; the figures, plans, skips and the processes left (none, normally)."""
     procs.raise_fd_limit()
-    started, load_before = time.time(), os.getloadavg()
+    started, load_before, since = time.time(), os.getloadavg(), time.monotonic()
     prepared = Prepared()
     with scratch(options.out) as ctx:
         try:
             prepare(ctx, options, prepared)
             figures = measure(options, prepared)
+            _say("Measured", since)
         finally:
             pids = stop(list(prepared.targets.values()))
+            _say("Every server stopped", since)
         left = _leftovers(pids)
     return {
         "started": started,

@@ -121,7 +121,9 @@ def run(
         argv += ["-H", f"{name}: {value}"]
     argv.append(url)
     probed: list[float | None] = []
-    timer = threading.Timer(seconds / 2, lambda: probed.append(probe(url, headers, timeout_s)))
+    # The probe waits until the run ends, and a second more: no answer by then is starvation.
+    wait = min(seconds / 2 + 1, timeout_s)
+    timer = threading.Timer(seconds / 2, lambda: probed.append(probe(url, headers, wait)))
     timer.start()
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=seconds + timeout_s + 30, check=True
@@ -199,7 +201,8 @@ def python_run(url: str, *, connections: int, seconds: int, headers: dict[str, s
         )
 
     probed: list[float | None] = []
-    timer = threading.Timer(seconds / 2, lambda: probed.append(probe(url, headers, 5)))
+    wait = min(seconds / 2 + 1, 5)
+    timer = threading.Timer(seconds / 2, lambda: probed.append(probe(url, headers, wait)))
     timer.start()
     started = time.monotonic()
     asyncio.run(main())

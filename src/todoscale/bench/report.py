@@ -232,8 +232,11 @@ def markdown(result: dict[str, Any], chart_name: str) -> str:
         "generator runs on the same cores as the servers.",
         "",
         f"Load: {result['load_tool']}, {result['runs']} interleaved run(s) of "
-        f"{result['seconds']} s per case after a {result['warmup']} s warm-up; medians, "
-        "min-max in brackets; a probe is one request on a fresh connection mid-run.",
+        f"{result['seconds']} s per case after a {result['warmup']} s warm-up (0: none, a smoke "
+        "run); medians, "
+        "min-max in brackets; the probe is one request on a fresh connection halfway through "
+        'a run ("no answer": none by a second after the run ended, at most 5 s); served '
+        "conns = req/s x mean latency (far below the connections: starvation).",
         "",
         f"![req/s per rung]({chart_name})",
         "",

@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -40,6 +41,23 @@ def _load_tool(python_load: bool) -> bool:
     return True
 
 
+def _publish(result: dict[str, Any], folder: Path | None, markdown: Path | None) -> None:
+    """The chart and BENCHMARKS.md in `folder` and at `markdown`; the terminal table."""
+    if folder is not None:
+        report.chart(result, folder / "ladder.png")
+        (folder / "BENCHMARKS.md").write_text(report.markdown(result, "ladder.png"))
+    if markdown is not None:  # with its chart and its JSON beside it, so it can be redone
+        chart, data = markdown.with_suffix(".png"), markdown.with_suffix(".json")
+        report.chart(result, chart)
+        beside = {**result, "json": data.name}
+        if data.resolve() != Path(result["json"]).resolve():
+            data.write_text(json.dumps(beside, indent=2))
+        markdown.write_text(report.markdown(beside, chart.name))
+    report.terminal(result)
+    if folder is not None:
+        click.echo(f"Figures, server logs, chart and BENCHMARKS.md: {folder}")
+
+
 @click.command("bench")
 @click.option(
     "--quick", is_flag=True, help="1 run of 3 s per case, no warm-up, a subset of the rungs."
@@ -61,6 +79,12 @@ def _load_tool(python_load: bool) -> bool:
     default=None,
     help="Also write BENCHMARKS.md here, with its chart beside it.",
 )
+@click.option(
+    "--from-json",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Measure nothing: redo the table, chart and BENCHMARKS.md from a run's ladder.json.",
+)
 @click.option("--python-load", is_flag=True, help="Use the Python load generator, not wrk.")
 @click.option("--postgres-url", default=ladder.POSTGRES_URL, show_default=True)
 @click.option("--redis-url", default=ladder.REDIS_URL, show_default=True)
@@ -72,6 +96,7 @@ def bench(
     connections: str,
     out: Path,
     markdown: Path | None,
+    from_json: Path | None,
     python_load: bool,
     postgres_url: str,
     redis_url: str,
@@ -80,6 +105,10 @@ def bench(
     missing = [name for name in ("matplotlib", "rich") if importlib.util.find_spec(name) is None]
     if missing:
         raise click.ClickException(f"{' and '.join(missing)} missing: {EXTRA}")
+    if from_json is not None:
+        # BENCHMARKS.json -> BENCHMARKS.md and BENCHMARKS.png beside it (or at --markdown).
+        _publish(json.loads(from_json.read_text()), None, markdown or from_json.with_suffix(".md"))
+        return
     try:
         cases = rungs.choose(spec, quick=quick)
     except ValueError as exc:
@@ -110,13 +139,6 @@ def bench(
         "chosen": [case.key for case in cases],
     }
     (folder / "ladder.json").write_text(json.dumps(result, indent=2))
-    report.chart(result, folder / "ladder.png")
-    (folder / "BENCHMARKS.md").write_text(report.markdown(result, "ladder.png"))
-    if markdown is not None:
-        chart = markdown.with_suffix(".png")
-        shutil.copyfile(folder / "ladder.png", chart)
-        markdown.write_text(report.markdown(result, chart.name))
-    report.terminal(result)
-    click.echo(f"Figures, server logs, chart and BENCHMARKS.md: {folder}")
+    _publish(result, folder, markdown)
     if result["processes_left"]:
         raise click.ClickException(f"processes left running: {result['processes_left']}")

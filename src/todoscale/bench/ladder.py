@@ -96,6 +96,9 @@ def _plans(ctx: Context, prepared: Prepared) -> None:
     workload.drop_index(bare)
     prepared.plans["sqlite, index dropped (rung 1)"] = workload.sqlite_plan(bare)
     prepared.plans["sqlite, with the index (rung 2 on)"] = workload.sqlite_plan(ctx.template)
+    prepared.plans[f"sqlite, keyset page {PAGE} (rung 5)"] = workload.sqlite_plan(
+        ctx.template, PAGE
+    )
     if ctx.postgres_url:
         prepared.plans["postgresql, with the index"] = workload.postgres_plan(ctx.postgres_url)
 

@@ -67,16 +67,28 @@ def drop_index(instance: Path) -> None:
         conn.execute(f"DROP INDEX {INDEX}")
 
 
-def _page_statement(list_id: str) -> Select[Any]:
-    # The statement the service runs for the reference read (services/todos.py).
-    return todos._page_query(1, False, False).params(list0=list_id, limit=PAGE_SIZE + 1)
+def _page_statement(list_id: str, after: tuple[Any, str] | None = None) -> Select[Any]:
+    # The statement the service runs for the reference read (services/todos.py), first page
+    # or after a cursor.
+    params: dict[str, Any] = {"list0": list_id, "limit": PAGE_SIZE + 1}
+    if after is not None:
+        params.update(after_created=after[0], after_id=after[1])
+    return todos._page_query(1, False, after is not None).params(**params)
 
 
-def sqlite_plan(instance: Path) -> dict[str, Any]:
-    """`EXPLAIN QUERY PLAN` of the reference read on the SQLite database at `instance`."""
+def sqlite_plan(instance: Path, page: int = 1) -> dict[str, Any]:
+    """`EXPLAIN QUERY PLAN` of page `page` of the reference read (keyset after page 1) on the
+    SQLite database at `instance`."""
     with sqlite3.connect(instance / "todoscale.db") as conn:
         (list_id,) = conn.execute("SELECT id FROM lists LIMIT 1").fetchone()
-        compiled = _page_statement(list_id).compile(dialect=sqlite.dialect())
+        after = None
+        if page > 1:  # the cursor of page `page`: the last item of the page before it
+            after = conn.execute(
+                "SELECT created_at, id FROM todos WHERE list_id = ? "
+                "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?",
+                (list_id, (page - 1) * PAGE_SIZE - 1),
+            ).fetchone()
+        compiled = _page_statement(list_id, after).compile(dialect=sqlite.dialect())
         params = [compiled.params[name] for name in compiled.positiontup or []]
         rows = conn.execute(f"EXPLAIN QUERY PLAN {compiled.string}", params).fetchall()
     return {"sql": compiled.string, "plan": [row[-1] for row in rows]}

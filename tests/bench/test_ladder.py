@@ -53,7 +53,8 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench")
     done = subprocess.run(
         [str(TODOSCALE), "bench", "--quick", "--rungs", RUNGS, "--connections", "100",
-         "--out", str(out / "results"), "--markdown", str(out / "BENCHMARKS.md"), *_services()],
+         "--seconds", "1", "--out", str(out / "results"),
+         "--markdown", str(out / "BENCHMARKS.md"), *_services()],
         capture_output=True, text=True, timeout=300, check=False, cwd=out,
         env={**os.environ, "TODOSCALE_DATABASE_URL": "sqlite:////nonexistent/user-data.db"},
     )  # fmt: skip

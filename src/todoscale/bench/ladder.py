@@ -47,7 +47,7 @@ class Prepared:
     """The started servers, the request of each case, and what could not run, and why."""
 
     targets: dict[str, Target] = field(default_factory=dict)
-    requests: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    requests: dict[str, Request] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     plans: dict[str, Any] = field(default_factory=dict)
 
@@ -103,19 +103,35 @@ def _plans(ctx: Context, prepared: Prepared) -> None:
         prepared.plans["postgresql, with the index"] = workload.postgres_plan(ctx.postgres_url)
 
 
-def _request(case: Case, target: Target, tokens: dict[str, dict[str, str]]) -> tuple[str, Any]:
-    if case.request == "hello":
-        return target.base + "/index", {}
-    if case.request == "naive":
-        return target.base + "/todo", {}
-    if case.request == "naive500":
-        return f"{target.base}/todo?start={(PAGE - 1) * workload.PAGE_SIZE}", {}
+Request = tuple[str, dict[str, str], load.Write | None]
+NAIVE = {
+    "hello": ("/index", None),
+    "naive": ("/todo", None),
+    "naive500": (f"/todo?start={(PAGE - 1) * workload.PAGE_SIZE}", None),
+    "naive-create": ("/todo", load.Write("POST", ('{"content": "written by the bench"}',))),
+}
+CREATE = load.Write("POST", ('{"title": "written by the bench"}',))
+# Completed, then reopened, in turn: each request changes the todo (a write, never a no-op).
+COMPLETE = load.Write("PATCH", ('{"completed": true}', '{"completed": false}'))
+
+
+def _request(case: Case, target: Target, tokens: dict[str, Any]) -> Request:
+    if case.request in NAIVE:
+        path, write = NAIVE[case.request]
+        return target.base + path, {}, write
+    if case.request in {"create", "complete"}:
+        if case.setup not in tokens:
+            tokens[case.setup] = workload.writer(target.base)
+        auth, todo_id = tokens[case.setup]
+        if case.request == "create":
+            return f"{target.base}/api/v1/todos", auth, CREATE
+        return f"{target.base}/api/v1/todos/{todo_id}", auth, COMPLETE
     if case.setup not in tokens:
         tokens[case.setup] = {"Authorization": f"Bearer {workload.token(target.base)}"}
     auth = tokens[case.setup]
     if case.request == "page500":
-        return target.base + workload.page_path(target.base, auth, PAGE), auth
-    return target.base + workload.READ_PATH, auth
+        return target.base + workload.page_path(target.base, auth, PAGE), auth, None
+    return target.base + workload.READ_PATH, auth, None
 
 
 def _say(text: str, since: float) -> None:
@@ -128,7 +144,7 @@ def prepare(ctx: Context, options: Options, prepared: Prepared) -> None:
     _say(f"Scratch instances in {ctx.scratch}: {workload.seed(ctx.template)}", since)
     needed = any(case.setup in NEEDS_SERVICES for case in options.cases)
     prepared.skipped = _skips(options.cases, _services(ctx, options, needed))
-    if any(case.setup == "naive" for case in options.cases):
+    if any(case.setup in {"naive", "naive-write"} for case in options.cases):
         ctx.naive_database = ctx.scratch / "naive.db"
         floors.seed(str(ctx.naive_database), workload.TODOS)
     _plans(ctx, prepared)
@@ -139,7 +155,7 @@ def prepare(ctx: Context, options: Options, prepared: Prepared) -> None:
     for target in prepared.targets.values():
         target.wait_ready()
     _say(f"{len(prepared.targets)} servers ready", since)
-    tokens: dict[str, dict[str, str]] = {}
+    tokens: dict[str, Any] = {}
     for case in runnable:
         prepared.requests[case.key] = _request(case, prepared.targets[case.setup], tokens)
     _say("Logged in, pages found", since)
@@ -171,11 +187,26 @@ class Progress:
         self.bar.advance(self.task, self._pending)
 
 
-def _one(
-    url: str, headers: dict[str, str], target: Target, c: int, seconds: int, python: bool
-) -> load.Result:
+def settle(target: Target, limit: float = 15.0) -> None:
+    """Wait until `target` answers its ready path within 50 ms (or `limit` passes): wrk stops
+    at the end of a run, but a server still works through the requests it had accepted (the
+    writes wait for SQLite's lock), and that must not fall into the next case's run."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        took = load.probe(target.base + target.ready_path, {}, 5)
+        if took is not None and took < 50:
+            return
+        time.sleep(0.2)
+
+
+def _one(request: Request, target: Target, c: int, seconds: int, python: bool) -> load.Result:
+    url, headers, write = request
     before = target.cpu_seconds()
-    result = load.run(url, connections=c, seconds=seconds, headers=headers, python=python)
+    result = load.run(
+        url, connections=c, seconds=seconds, headers=headers, python=python, write=write
+    )
+    if write is not None:
+        settle(target)  # its CPU until then counts: the work was this run's
     result.server_cpu_s = target.cpu_seconds() - before
     return result
 
@@ -192,21 +223,19 @@ def measure(options: Options, prepared: Prepared) -> dict[str, dict[str, Any]]:
         for c in options.connections:
             results: dict[str, list[load.Result]] = {key: [] for key in keys}
             for key in keys if options.warmup else []:  # --quick: no warm-up
-                url, headers = prepared.requests[key]
+                url, headers, write = prepared.requests[key]
                 progress.step(f"warm-up c{c}: {key}", options.warmup)
                 load.run(
                     url, connections=c, seconds=options.warmup, headers=headers,
-                    python=options.python_load,
+                    python=options.python_load, write=write,
                 )  # fmt: skip
                 progress.done()
             for n in range(options.runs):
                 for key in keys:
-                    url, headers = prepared.requests[key]
                     target = prepared.targets[by_key[key].setup]
                     progress.step(f"c{c} run {n + 1}/{options.runs}: rung {key}", options.seconds)
-                    results[key].append(
-                        _one(url, headers, target, c, options.seconds, options.python_load)
-                    )
+                    request, python = prepared.requests[key], options.python_load
+                    results[key].append(_one(request, target, c, options.seconds, python))
                     progress.done()
             for key in keys:
                 figures[key][str(c)] = summary.summarize(results[key])

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import itertools
 import re
 import shutil
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -105,10 +108,55 @@ def run(
     threads: int = 2,
     timeout_s: int = 5,
     python: bool = False,
+    write: Write | None = None,
 ) -> Result:
-    """One wrk run (or, with `python`, one of the Python generator), probed halfway through."""
+    """One wrk run (or, with `python`, one of the Python generator), probed halfway through.
+
+    With `write`, every request is that method with its bodies in turn (JSON); the probe
+    stays a GET of the same URL, on a fresh connection.
+    """
     if python:
-        return python_run(url, connections=connections, seconds=seconds, headers=headers)
+        return python_run(
+            url, connections=connections, seconds=seconds, headers=headers, write=write
+        )
+    with tempfile.TemporaryDirectory(prefix="todoscale-wrk-") as folder:
+        script = []
+        if write is not None:
+            script = ["-s", str(Path(folder) / "write.lua")]
+            Path(script[1]).write_text(write.lua())
+        return _wrk(url, connections, seconds, headers, threads, timeout_s, script)
+
+
+@dataclass(frozen=True)
+class Write:
+    """The requests of a write case: one method, JSON bodies sent in turn."""
+
+    method: str
+    bodies: tuple[str, ...]
+
+    def lua(self) -> str:
+        """The wrk script sending them (after -H's headers, which wrk has set already)."""
+        bodies = ", ".join(f"[==[{body}]==]" for body in self.bodies)
+        return f"""local bodies = {{{bodies}}}
+local n = 0
+wrk.method = "{self.method}"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, bodies[(n % #bodies) + 1])
+end
+"""
+
+
+def _wrk(
+    url: str,
+    connections: int,
+    seconds: int,
+    headers: dict[str, str],
+    threads: int,
+    timeout_s: int,
+    script: list[str],
+) -> Result:
     argv = [
         require_wrk(),
         f"-t{threads}",
@@ -119,7 +167,7 @@ def run(
     ]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    argv.append(url)
+    argv += [*script, url]
     probed: list[float | None] = []
     # The probe waits until the run ends, and a second more: no answer by then is starvation.
     wait = min(seconds / 2 + 1, timeout_s)
@@ -163,8 +211,12 @@ async def _response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _connection(request: bytes, host: str, port: int, until: float, tally: _Tally) -> None:
-    """One keep-alive connection sending `request` until `until` (reconnecting on errors)."""
+async def _connection(
+    requests: list[bytes], host: str, port: int, until: float, tally: _Tally
+) -> None:
+    """One keep-alive connection sending `requests` in turn until `until` (reconnecting on
+    errors)."""
+    turn = itertools.cycle(requests)
     while time.monotonic() < until:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
@@ -174,7 +226,7 @@ async def _connection(request: bytes, host: str, port: int, until: float, tally:
         try:
             while time.monotonic() < until:
                 started = time.perf_counter()
-                writer.write(request)
+                writer.write(next(turn))
                 status = await asyncio.wait_for(_response(reader), 5)
                 tally.latencies.append((time.perf_counter() - started) * 1000)
                 tally.non_2xx += not 200 <= status < 400
@@ -184,20 +236,40 @@ async def _connection(request: bytes, host: str, port: int, until: float, tally:
             writer.close()
 
 
-def python_run(url: str, *, connections: int, seconds: int, headers: dict[str, str]) -> Result:
+def _requests(url: str, headers: dict[str, str], write: Write | None) -> list[bytes]:
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"Host: {parts.hostname}:{parts.port or 80}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if write is None:
+        return [("\r\n".join([f"GET {target} HTTP/1.1", *lines]) + "\r\n\r\n").encode()]
+    out = []
+    for body in write.bodies:
+        data = body.encode()
+        head = [f"{write.method} {target} HTTP/1.1", *lines, "Content-Type: application/json"]
+        head.append(f"Content-Length: {len(data)}")
+        out.append(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+    return out
+
+
+def python_run(
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    headers: dict[str, str],
+    write: Write | None = None,
+) -> Result:
     """What `run` measures, with asyncio instead of wrk: one process, one core."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    requests = _requests(url, headers, write)
     tally = _Tally()
 
     async def main() -> None:
         until = time.monotonic() + seconds
         await asyncio.gather(
-            *(_connection(request, host, port, until, tally) for _ in range(connections))
+            *(_connection(requests, host, port, until, tally) for _ in range(connections))
         )
 
     probed: list[float | None] = []

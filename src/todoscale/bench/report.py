@@ -13,7 +13,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from todoscale.bench.rungs import ARTICLE_FIRST, ARTICLES, BY_KEY, MEINHELD, OFFSET_NOTE
+from todoscale.bench.rungs import (
+    ARTICLE_FIRST,
+    ARTICLES,
+    BY_KEY,
+    MEINHELD,
+    OFFSET_NOTE,
+    WRITES,
+)
 
 CHART_SIZE = (1200, 600)  # pixels
 _DPI = 100
@@ -61,11 +68,11 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(
                 {
                     "key": key,
-                    "rung": case.rung or "floor",
+                    "rung": {0: "floor", WRITES: "writes"}.get(case.rung, case.rung),
                     "label": case.label,
                     "connections": int(c),
                     "rps": rps,
-                    "ratio": rps["median"] / base if base else None,
+                    "ratio": rps["median"] / base if base and case.rung != WRITES else None,
                     "article": case.article,
                     "article_ratio": case.article / ARTICLE_FIRST if case.article else None,
                     **{k: fig[k] for k in ("p50_ms", "p99_ms", "socket_errors", "non_2xx")},

@@ -23,6 +23,10 @@ OFFSET_NOTE = (
 )
 
 
+# Not a rung: the write path (create, complete), beside the naive port's POST.
+WRITES = 9
+
+
 @dataclass(frozen=True)
 class Case:
     """One measured row: a rung (0 for the floors), a server set-up, a request."""
@@ -31,7 +35,7 @@ class Case:
     rung: int
     label: str
     setup: str
-    request: str  # "read", "page500", "hello", "naive", "naive500"
+    request: str  # "read", "page500", "hello", "naive", "naive500", "create", "complete", ...
     quick: bool = False
 
     @property
@@ -71,13 +75,48 @@ CASES = [
     Case("hello", 0, "floor: bare Flask hello JSON (granian)", "hello", "hello", True),
     Case("naive", 0, "floor: naive todo port, page 1 (granian)", "naive", "naive", True),
     Case("naive-500", 0, "floor: naive todo port, OFFSET page 500 (granian)", "naive", "naive500"),
+    Case(
+        "write-create",
+        WRITES,
+        "write: POST /api/v1/todos (SQLite, granian)",
+        "write-sqlite",
+        "create",
+    ),
+    Case(
+        "write-complete",
+        WRITES,
+        "write: PATCH completing a todo (SQLite, granian)",
+        "write-sqlite",
+        "complete",
+    ),
+    Case(
+        "write-create-pg",
+        WRITES,
+        "write: POST /api/v1/todos (PostgreSQL + Redis, granian)",
+        "write-postgres",
+        "create",
+    ),
+    Case(
+        "write-complete-pg",
+        WRITES,
+        "write: PATCH completing a todo (PostgreSQL + Redis)",
+        "write-postgres",
+        "complete",
+    ),
+    Case(
+        "naive-create",
+        WRITES,
+        "write floor: naive todo port, POST /todo (granian)",
+        "naive-write",
+        "naive-create",
+    ),
 ]
 BY_KEY = {case.key: case for case in CASES}
 
 
 def choose(spec: str | None, *, quick: bool) -> list[Case]:
     """The cases `--rungs` names, in ladder order: rung numbers (under `--quick`, that rung's
-    quick cases where it has some), case keys, or `floors` (every floor).
+    quick cases where it has some), case keys, `floors` (every floor) or `writes`.
 
     Without it: every case, or the quick subset. The quick floors (hello, naive page 1) come
     along with any choice: every figure is read against them.
@@ -86,10 +125,10 @@ def choose(spec: str | None, *, quick: bool) -> list[Case]:
     if not spec:
         return pool
     wanted = {part.strip() for part in spec.split(",") if part.strip()}
-    unknown = wanted - {str(n) for n in range(1, 9)} - set(BY_KEY) - {"floors"}
+    unknown = wanted - {str(n) for n in range(1, 9)} - set(BY_KEY) - {"floors", "writes"}
     if unknown:
         raise ValueError(
-            f"unknown rung {', '.join(sorted(unknown))}: use 1-8, floors, or a case key "
+            f"unknown rung {', '.join(sorted(unknown))}: use 1-8, floors, writes, or a case key "
             f"({', '.join(BY_KEY)})"
         )
 
@@ -103,4 +142,6 @@ def choose(spec: str | None, *, quick: bool) -> list[Case]:
             chosen |= {case.key for case in of_rung(int(part))}
     if "floors" in wanted:
         chosen |= {case.key for case in CASES if case.rung == 0}
+    if "writes" in wanted:
+        chosen |= {case.key for case in CASES if case.rung == WRITES}
     return [case for case in CASES if case.key in chosen]

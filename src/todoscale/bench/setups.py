@@ -41,6 +41,7 @@ class Target(Protocol):
 
     name: str
     base: str
+    ready_path: str
 
     def wait_ready(self) -> None:
         """Block until it answers (or raise with its log)."""
@@ -64,7 +65,7 @@ class Single:
         self.name = name
         self.port = ctx.ports.take()
         self.base = f"http://127.0.0.1:{self.port}"
-        self._ready = ready
+        self.ready_path = ready
         log = ctx.out / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         # The port is known only once taken: `{port}` in the command line stands for it.
@@ -75,7 +76,7 @@ class Single:
 
     def wait_ready(self) -> None:
         """Block until the ready path answers 200."""
-        self.server.wait_ready(self.base + self._ready)
+        self.server.wait_ready(self.base + self.ready_path)
 
     def cpu_seconds(self) -> float:
         """CPU seconds of the process group."""
@@ -133,6 +134,7 @@ class Cluster:
         self.plan = plan
         self._logs = out / "logs" / name
         self.base = f"http://127.0.0.1:{plan.port}"
+        self.ready_path = "/healthz"
         self._pids: set[int] = set()
 
     def wait_ready(self) -> None:
@@ -270,6 +272,35 @@ def scaled_out(ctx: Context) -> Target:
     return Cluster("cluster", plan, ctx.out)
 
 
+# The writes' servers raise the per-user write limit (600 a minute) for the bench's writer:
+# the limit stays on, out of the way of a load test.
+WRITE_LIMIT = {"TODOSCALE_API_WRITE_LIMIT": "10000000 per minute"}
+
+
+def write_sqlite(ctx: Context) -> Target:
+    """The write path on SQLite: `todoscale serve` (granian) as shipped, write limit raised."""
+    env = {**workload.environment(_copy(ctx, "write-sqlite")), **WRITE_LIMIT}
+    return _single("granian-writes", _serve("granian"), env, ctx, "/healthz")
+
+
+def write_postgres(ctx: Context) -> Target:
+    """The write path on PostgreSQL with Redis, write limit raised."""
+    assert ctx.postgres_url and ctx.redis_url and ctx.postgres_template
+    instance = _copy(ctx, "write-postgres", ctx.postgres_template)
+    env = {**workload.environment(instance, ctx.postgres_url), **WRITE_LIMIT}
+    env["TODOSCALE_REDIS_URL"] = ctx.redis_url
+    return _single("granian-writes-postgres", _serve("granian"), env, ctx, "/healthz")
+
+
+def naive_write(ctx: Context) -> Target:
+    """Floor of the writes: the naive port's POST, on a copy of its database of its own."""
+    assert ctx.naive_database is not None
+    copy = ctx.scratch / "naive-write.db"
+    shutil.copyfile(ctx.naive_database, copy)
+    env = {"NAIVE_DATABASE": str(copy)}
+    return _single("floor-naive-write", _granian("todoscale.bench.floors:naive"), env, ctx, "/todo")
+
+
 def hello(ctx: Context) -> Target:
     """Floor: the bare Flask hello-JSON app under granian with the service's settings."""
     return _single("floor-hello", _granian("todoscale.bench.floors:hello"), {}, ctx, "/index")
@@ -295,6 +326,9 @@ SETUPS: dict[str, Callable[[Context], Target]] = {
     "cluster": scaled_out,
     "hello": hello,
     "naive": naive,
+    "write-sqlite": write_sqlite,
+    "write-postgres": write_postgres,
+    "naive-write": naive_write,
 }
 # Setups that need PostgreSQL and Redis to answer here.
-NEEDS_SERVICES = {"shared", "cluster"}
+NEEDS_SERVICES = {"shared", "cluster", "write-postgres"}

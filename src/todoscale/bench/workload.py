@@ -141,3 +141,34 @@ def page_path(base: str, headers: dict[str, str], page: int) -> str:
             raise RuntimeError(f"the reference workload has fewer than {page} pages")
         path = f"{READ_PATH}&cursor={cursor}"
     return path
+
+
+WRITER = "writer"
+WRITER_PASSWORD = "ladder writer 7319"
+
+
+def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: dict[str, Any] = json.load(response)
+        return answer
+
+
+def writer(base: str) -> tuple[dict[str, str], str]:
+    """Sign a second user up at `base` (the writes go to their Inbox, never to the reader's)
+    and return their bearer header and the id of a todo of theirs to complete."""
+    _post(
+        f"{base}/api/v1/users",
+        {"username": WRITER, "email": "writer@bench.invalid", "password": WRITER_PASSWORD},
+        {},
+    )
+    creds = base64.b64encode(f"{WRITER}:{WRITER_PASSWORD}".encode()).decode()
+    token = _post(f"{base}/api/v1/tokens", {}, {"Authorization": f"Basic {creds}"})["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    todo = _post(f"{base}/api/v1/todos", {"title": "completed and reopened by the bench"}, auth)
+    return auth, str(todo["id"])

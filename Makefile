@@ -38,7 +38,7 @@ LOCK_OPTIONS = --universal --python-version 3.11 --generate-hashes --quiet \
 lock: $(VENV)/.dev-installed
 	$(LOCK_EXTRA) | $(BIN)/uv pip compile pyproject.toml - $(LOCK_OPTIONS) --upgrade \
 		-o $(RUN_LOCK)
-	$(LOCK_EXTRA) | $(BIN)/uv pip compile pyproject.toml - --extra dev -c $(RUN_LOCK) \
+	$(LOCK_EXTRA) | $(BIN)/uv pip compile pyproject.toml - --extra dev --extra bench -c $(RUN_LOCK) \
 		$(LOCK_OPTIONS) --upgrade -o $(DEV_LOCK)
 
 ## run: install, migrate, then serve the app, live updates and a job worker on
@@ -165,9 +165,11 @@ vendor: $(VENV)/.run-installed
 cluster: $(VENV)/.run-installed
 	$(BIN)/todoscale cluster up --instances $(INSTANCES) --port $(CLUSTER_PORT)
 
-## bench: the scaling ladder on the reference workload (needs wrk)
+BENCH_ARGS ?=
+## bench: the articles' scaling ladder on the reference workload (`todoscale bench`; wrk, nginx):
+## results in bench/results/<timestamp>/, BENCHMARKS.md and its chart regenerated
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench
+	$(BIN)/todoscale bench --out bench/results --markdown BENCHMARKS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

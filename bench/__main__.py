@@ -1,4 +1,5 @@
-"""`python -m bench` (`make bench`): run the ladder, print the tables, save the JSON."""
+"""`python -m bench`: the embedded and scaled-out reads, realtime and jobs suites; the
+articles' ladder itself is `todoscale bench` (`make bench`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import json
 import time
 
-from bench import cluster, embedded, jobs, procs, realtime
+from bench import ROOT, cluster, embedded, jobs, realtime
+from todoscale.bench import procs
 
 
 def main() -> None:
@@ -20,7 +22,7 @@ def main() -> None:
     if args.quick:
         args.runs, args.seconds = 1, 3
     procs.raise_fd_limit()
-    out = procs.ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
+    out = ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     connections = [int(c) for c in args.connections.split(",")]
     figures = {

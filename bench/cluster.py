@@ -13,7 +13,9 @@ from typing import Any
 
 import redis
 
-from bench import embedded, procs, report
+from bench import embedded
+from todoscale.bench import procs
+from todoscale.bench import summary as report
 from todoscale.config import load_config
 from todoscale.deploy import cluster as local
 

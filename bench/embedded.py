@@ -17,7 +17,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench import procs, report, wrk
+from todoscale.bench import load as wrk
+from todoscale.bench import procs
+from todoscale.bench import summary as report
 
 READ_PATH = "/api/v1/todos?limit=10"
 PASSWORD = "password123"

@@ -17,7 +17,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from bench import embedded, procs, report
+from bench import ROOT, embedded
+from todoscale.bench import procs
+from todoscale.bench import summary as report
 
 NOTES = "Buy milk, eggs and bread; call the plumber about the kitchen sink before Friday. " * 2
 _FILL_NOTES = """
@@ -95,7 +97,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=100)
     args = parser.parse_args()
     procs.raise_fd_limit()
-    out = procs.ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-crypto")
+    out = ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-crypto")
     out.mkdir(parents=True, exist_ok=True)
     figures = run(runs=args.runs, seconds=args.seconds, connections=args.connections, out=out)
     (out / "figures.json").write_text(json.dumps(figures, indent=2))

@@ -24,8 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import procs
+from bench import ROOT
 from bench.embedded import PASSWORD, free_port, token
+from todoscale.bench import procs
 from todoscale.deploy.cluster import processes
 
 MIB = 1024 * 1024
@@ -223,7 +224,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="uploads of the 1 MiB CSV")
     args = parser.parse_args()
-    out = procs.ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-imports")
+    out = ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-imports")
     out.mkdir(parents=True, exist_ok=True)
     rows = run(runs=args.runs, out=out)
     (out / "figures.json").write_text(json.dumps(rows, indent=2))

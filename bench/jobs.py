@@ -21,8 +21,9 @@ import redis
 from flask import Flask
 from flask_migrate import upgrade
 
-from bench import procs
+from bench import ROOT
 from todoscale import create_app
+from todoscale.bench import procs
 from todoscale.extensions import db
 from todoscale.models import Job
 from todoscale.services import accounts, jobs, lists, seeding, transfer
@@ -213,7 +214,7 @@ def run(*, out: Path, runs: int = 3) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # `python -m bench.jobs`: this part alone
-    results = procs.ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-jobs")
+    results = ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-jobs")
     results.mkdir(parents=True, exist_ok=True)
     (results / "figures.json").write_text(json.dumps(run(out=results), indent=2))
     print(f"\nFigures and worker logs: {results}")

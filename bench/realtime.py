@@ -30,9 +30,10 @@ from typing import Any
 
 import aiohttp
 
-from bench import procs
+from bench import ROOT
 from bench.embedded import free_port
 from todoscale import create_app
+from todoscale.bench import procs
 from todoscale.deploy import servers
 from todoscale.extensions import db
 from todoscale.services import accounts, lists
@@ -356,7 +357,7 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--gunicorn-args", default="", help="extra gunicorn arguments")
     args = parser.parse_args()
-    out = procs.ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-realtime")
+    out = ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-realtime")
     out.mkdir(parents=True, exist_ok=True)
     figures = run(
         out=out,

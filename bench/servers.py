@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import embedded, procs, report, wrk
+from bench import ROOT, embedded
+from todoscale.bench import load as wrk
+from todoscale.bench import procs
+from todoscale.bench import summary as report
 
 # name: (server, extra environment). gunicorn sync x5 is 2 * cores + 1 on this machine kind.
 CANDIDATES: dict[str, tuple[str, dict[str, str]]] = {
@@ -101,7 +104,7 @@ def main() -> None:
     parser.add_argument("--connections", default="100,1000")
     args = parser.parse_args()
     procs.raise_fd_limit()
-    out = procs.ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-servers")
+    out = ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S-servers")
     out.mkdir(parents=True, exist_ok=True)
     connections = [int(c) for c in args.connections.split(",")]
     figures = run(runs=args.runs, seconds=args.seconds, connections=connections, out=out)

@@ -29,11 +29,15 @@ def pins(lock: str) -> dict[str, set[Version]]:
 
 
 def requirements(*, dev: bool) -> list[Requirement]:
-    """What pyproject.toml asks for: the package's dependencies, its build, and the dev tools."""
+    """What pyproject.toml asks for: the package's dependencies, its build, and the dev tools
+    (with the bench's extra: `make bench` runs from the dev install)."""
     project = PYPROJECT["project"]
     wanted = [*project["dependencies"], *PYPROJECT["build-system"]["requires"], "pip"]
     if dev:
-        wanted += project["optional-dependencies"]["dev"]
+        wanted += [
+            *project["optional-dependencies"]["dev"],
+            *project["optional-dependencies"]["bench"],
+        ]
     return [Requirement(line) for line in wanted]
 
 

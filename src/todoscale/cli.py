@@ -14,6 +14,7 @@ from flask_migrate import upgrade
 
 from todoscale.admin import commands as admin_commands
 from todoscale.app import create_app
+from todoscale.bench.commands import bench
 from todoscale.config import metrics_root
 from todoscale.deploy import cluster_commands, embedded, servers
 from todoscale.deploy.cluster import ClusterError
@@ -122,6 +123,7 @@ def seed(users: int, todos: int, password: str, prefix: str) -> None:
 cli.add_command(cluster_commands.group)
 cli.add_command(admin_commands.group)
 cli.add_command(admin_commands.profile)
+cli.add_command(bench)
 
 
 def _describe(exc: TodoscaleError) -> str:

@@ -30,12 +30,12 @@ from typing import Any
 import pytest
 import redis
 import socketio
-from bench import wrk
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.deploy.helpers import free_port_run, require
 from tests.deploy.test_nginx_config import make_certificate
+from todoscale.bench import load as wrk
 from todoscale.deploy import cluster as local
 
 PASSWORD = "cluster password 1"

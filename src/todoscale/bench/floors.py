@@ -8,8 +8,8 @@
 
 Neither imports anything of todoscale, so neither pays any of its per-request costs.
 Serve them with the service's own server and settings, e.g.
-`granian --interface wsgi bench.floors:naive` with `NAIVE_DATABASE` naming the file that
-`python -m bench.floors seed FILE` filled.
+`granian --interface wsgi todoscale.bench.floors:naive` with `NAIVE_DATABASE` naming the file that
+`python -m todoscale.bench.floors seed FILE` filled.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def seed(path: str, todos: int) -> None:
 
 
 def main() -> None:
-    """`python -m bench.floors seed FILE [--todos N]`."""
+    """`python -m todoscale.bench.floors seed FILE [--todos N]`."""
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     seeding = commands.add_parser("seed", help="fill a naive app database")

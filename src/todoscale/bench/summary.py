@@ -6,7 +6,7 @@ import statistics
 from dataclasses import asdict
 from typing import Any
 
-from bench.wrk import Result
+from todoscale.bench.load import Result
 
 
 def summarize(runs: list[Result]) -> dict[str, Any]:
@@ -16,6 +16,7 @@ def summarize(runs: list[Result]) -> dict[str, Any]:
         return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
     probes = [r.probe_ms for r in runs if r.probe_ms is not None]
+    cpu = [r.server_cpu_s / r.requests * 1e6 for r in runs if r.requests]
     return {
         "requests_per_second": spread([r.requests_per_second for r in runs]),
         "p50_ms": statistics.median(r.p50_ms for r in runs),
@@ -25,9 +26,8 @@ def summarize(runs: list[Result]) -> dict[str, Any]:
         "non_2xx": sum(r.non_2xx for r in runs),
         "probe_ms": statistics.median(probes) if probes else None,
         "probes_unanswered": len(runs) - len(probes),
-        "server_cpu_us_per_request": statistics.median(
-            r.server_cpu_s / max(r.requests, 1) * 1e6 for r in runs
-        ),
+        # None when no request was answered in any run: a figure that cannot be computed.
+        "server_cpu_us_per_request": statistics.median(cpu) if cpu else None,
         "runs": [asdict(r) for r in runs],
     }
 
@@ -37,11 +37,12 @@ def row(label: str, connections: int, summary: dict[str, Any], baseline: float |
     rps = summary["requests_per_second"]
     ratio = f"{rps['median'] / baseline:.2f}x" if baseline else "1.00x (baseline)"
     probe = "no answer" if summary["probe_ms"] is None else f"{summary['probe_ms']:.1f}"
+    cpu = summary["server_cpu_us_per_request"]
     return (
         f"| {label} | {connections} | {rps['median']:,.0f} ({rps['min']:,.0f}-"
         f"{rps['max']:,.0f}) | {ratio} | {summary['p50_ms']:.1f} | {summary['p99_ms']:.1f} | "
         f"{summary['socket_errors']} | {summary['non_2xx']} | {probe} | "
-        f"{summary['server_cpu_us_per_request']:.0f} |"
+        f"{'-' if cpu is None else f'{cpu:.0f}'} |"
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
+import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -15,10 +18,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from todoscale.deploy.cluster import processes
+from todoscale.deploy.cluster import group_members, processes
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
+# The scripts of the Python running the bench (a venv's bin, or the installation's).
+BIN = Path(sys.executable).parent
+# The ports the bench's servers listen on (127.0.0.1 only), first free ones taken in order.
+PORTS = range(18000, 19000)
 
 
 def raise_fd_limit() -> None:
@@ -27,21 +32,68 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any TODOSCALE_* setting: the bench's servers get
+    only what the bench gives them, so none can reach the user's database, Redis or folder."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TODOSCALE_")}
+
+
+class Ports:
+    """Hands out free 127.0.0.1 ports (or runs of consecutive ones) from PORTS, never twice."""
+
+    def __init__(self, ports: range = PORTS) -> None:
+        self._next = ports.start
+        self._stop = ports.stop
+
+    @staticmethod
+    def _free(port: int) -> bool:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
+
+    def take(self, count: int = 1) -> int:
+        """The first of `count` consecutive free ports."""
+        while self._next + count <= self._stop:
+            start = self._next
+            self._next += count
+            if all(self._free(p) for p in range(start, start + count)):
+                return start
+        raise RuntimeError(f"no {count} free consecutive ports left below {self._stop}")
+
+
 class Server:
     """A server process group started from a command; `stop()` ends the whole group."""
 
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        log: Path,
+        *,
+        cwd: Path | None = None,
+        clean: bool = False,
+    ) -> None:
         self.name = name
         self.log = log
         self._log_file = log.open("wb")
+        base = clean_environment() if clean else dict(os.environ)
         self.proc = subprocess.Popen(
             argv,
-            env={**os.environ, **env},
+            env={**base, **env},
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=ROOT,
+            cwd=cwd,
         )
+
+    @property
+    def pids(self) -> set[int]:
+        """The process group's id (the leader's pid)."""
+        return {self.proc.pid}
 
     def wait_ready(self, url: str, timeout: float = 60.0) -> None:
         """Poll `url` until it answers 200, or raise with the server's log."""
@@ -73,6 +125,10 @@ class Server:
                 self.proc.wait()
             except ProcessLookupError:
                 pass
+        # Workers that outlived their leader (none should) go too.
+        for pid in group_members(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self._log_file.close()
 
 
@@ -84,15 +140,13 @@ def group_cpu_seconds(groups: set[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def run(argv: list[str], env: Mapping[str, str]) -> str:
+def run(
+    argv: list[str], env: Mapping[str, str], *, clean: bool = False, timeout: float = 600
+) -> str:
     """Run a command to completion and return its output (raising on failure)."""
+    base = clean_environment() if clean else dict(os.environ)
     done = subprocess.run(
-        argv,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        argv, env={**base, **env}, capture_output=True, text=True, timeout=timeout, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
@@ -102,7 +156,11 @@ def run(argv: list[str], env: Mapping[str, str]) -> str:
 def fresh_postgres(url: str) -> str | None:
     """Create the database of `url` afresh on its PostgreSQL; `url`, or None when none answers."""
     target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        target.set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 3},
+    )
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))

@@ -9,20 +9,17 @@ Socket.IO, because without a message queue live updates need a single process.
 
 from __future__ import annotations
 
-import base64
-import json
 import socket
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from todoscale.bench import load as wrk
 from todoscale.bench import procs
 from todoscale.bench import summary as report
+from todoscale.bench.workload import PASSWORD, token
 
 READ_PATH = "/api/v1/todos?limit=10"
-PASSWORD = "password123"
 
 
 def free_port() -> int:
@@ -31,17 +28,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def token(base: str, username: str) -> str:
-    """Log in with HTTP Basic and return a bearer token."""
-    creds = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
-    request = urllib.request.Request(
-        f"{base}/api/v1/tokens", method="POST", headers={"Authorization": f"Basic {creds}"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        value: str = json.load(response)["token"]
-        return value
 
 
 def prepare(instance: Path, env: dict[str, str]) -> None:

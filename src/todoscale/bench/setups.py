@@ -92,14 +92,16 @@ class Single:
 
 
 class Embedded(Single):
-    """`todoscale run` (what `make run` starts): supervisord with gunicorn (one gevent worker,
-    Socket.IO included), a Celery worker and beat; each program in a process group of its own."""
+    """`todoscale run` (what `make run` starts): supervisord with granian (HTTP), the Socket.IO
+    service on a port of its own (taken here, never `PORT + 1`, which another set-up may hold),
+    a Celery worker and beat; each program in a process group of its own."""
 
     def __init__(self, name: str, instance: Path, ctx: Context) -> None:
+        live = {"TODOSCALE_SOCKETIO_PORT": str(ctx.ports.take())}
         super().__init__(
             name,
             [str(procs.BIN / "todoscale"), "run"],
-            workload.environment(instance),
+            {**workload.environment(instance), **live},
             ctx,
             "/healthz",
         )

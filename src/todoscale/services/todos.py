@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, and_, bindparam, or_, select, union_all
+from sqlalchemy import Select, bindparam, literal, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -114,20 +114,23 @@ def todo_scope(todo_id: str) -> str:
     return f"todo:{todo_id}"
 
 
+# The keyset of a page, compared as one row value: `(created_at, id) < (:c, :i)` bounds the
+# index range scan on (list_id, created_at, id) itself, where the equivalent OR of two
+# comparisons only filters the whole list's rows (page 500 then cost 3 times page 1).
+_keyset = tuple_(_TODOS.c.created_at, _TODOS.c.id)
+
+
 def _page_of(n: int, completed: bool, after: bool, limit: Any) -> Select[Any]:
     columns = (_TODOS.c[name] for name in READ_COLUMNS)
     query = select(*columns).where(_TODOS.c.list_id == bindparam(f"list{n}"))
     if completed:
         query = query.where(_TODOS.c.completed == bindparam("completed"))
     if after:
-        created_at: Any = bindparam("after_created")
-        item_id: Any = bindparam("after_id")
-        query = query.where(
-            or_(
-                _TODOS.c.created_at < created_at,
-                and_(_TODOS.c.created_at == created_at, _TODOS.c.id < item_id),
-            )
+        cursor = (
+            bindparam("after_created", type_=_TODOS.c.created_at.type),
+            bindparam("after_id", type_=_TODOS.c.id.type),
         )
+        query = query.where(_keyset < tuple_(*cursor))
     return query.order_by(_TODOS.c.created_at.desc(), _TODOS.c.id.desc()).limit(limit)
 
 
@@ -416,9 +419,9 @@ def list_newer_todos(
         select(*(_TODOS.c[name] for name in READ_COLUMNS))
         .where(
             _TODOS.c.list_id == list_id,
-            or_(
-                _TODOS.c.created_at > created_at,
-                and_(_TODOS.c.created_at == created_at, _TODOS.c.id > item_id),
+            _keyset
+            > tuple_(
+                literal(created_at, _TODOS.c.created_at.type), literal(item_id, _TODOS.c.id.type)
             ),
         )
         .order_by(_TODOS.c.created_at.asc(), _TODOS.c.id.asc())

@@ -240,10 +240,13 @@ def of(app: Flask) -> RequestMetrics:
 
 
 def init_app(app: Flask) -> None:
-    """Wrap the app in the metrics layer and count SQL statements per request."""
+    """Wrap the app in the metrics layer and count SQL statements per request (unless
+    TODOSCALE_OBSERVE is off: then the app is left as it is, and no listener is added)."""
     metrics = RequestMetrics(app, app.wsgi_app)
+    app.extensions[EXTENSION] = metrics  # its folder and statistics serve /metrics, the console
+    if not app.config["OBSERVE"]:
+        return
     app.wsgi_app = metrics  # type: ignore[method-assign]
-    app.extensions[EXTENSION] = metrics
     with app.app_context():
         engine: Engine = db.engine
     if not event.contains(engine, "before_cursor_execute", _before_execute):

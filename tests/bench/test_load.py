@@ -95,4 +95,7 @@ def test_search_comes_with_the_reference_read_it_is_read_against():
 
 def test_observe_comes_with_the_reference_read_as_shipped():
     chosen = [c.key for c in choose("observe", quick=True)]
-    assert chosen == ["7-local", "hello", "naive", "observe-off", "observe-profiled"]
+    assert chosen == [
+        "5-page1", "7-local", "hello", "naive", "observe-off", "observe-off-uncached",
+        "observe-profiled",
+    ]  # fmt: skip

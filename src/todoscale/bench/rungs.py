@@ -28,7 +28,8 @@ WRITES = 9
 # Not a rung: search (`GET /api/v1/todos?q=`), beside the reference read of the same set-up.
 SEARCH = 10
 # Not a rung: the reference read with the always-on layer off, and with a profile armed on
-# another endpoint, beside it as shipped (7-local).
+# another endpoint, beside it as shipped (7-local); and with the layer off and the cache off,
+# beside 5-page1 (every request through Flask and SQLite).
 OBSERVE = 11
 
 
@@ -99,6 +100,13 @@ CASES = [
         OBSERVE,
         "reference read, TODOSCALE_OBSERVE=0 (x = 7-local, the layer on)",
         "cached-unobserved",
+        "read",
+    ),
+    Case(
+        "observe-off-uncached",
+        OBSERVE,
+        "reference read, cache off, TODOSCALE_OBSERVE=0 (x = 5-page1, the layer on)",
+        "granian-unobserved",
         "read",
     ),
     Case(
@@ -182,5 +190,5 @@ def choose(spec: str | None, *, quick: bool) -> list[Case]:
     if "search" in wanted:  # with the reference read of the same set-up, to be read against
         chosen |= {case.key for case in CASES if case.rung == SEARCH} | {"7-local"}
     if "observe" in wanted:  # with the read as shipped, to be read against
-        chosen |= {case.key for case in CASES if case.rung == OBSERVE} | {"7-local"}
+        chosen |= {case.key for case in CASES if case.rung == OBSERVE} | {"7-local", "5-page1"}
     return [case for case in CASES if case.key in chosen]

@@ -268,6 +268,13 @@ def cached_unobserved(ctx: Context) -> Target:
     return _single("granian-cached-unobserved", _serve("granian"), env, ctx, "/healthz")
 
 
+def granian_unobserved(ctx: Context) -> Target:
+    """Rung 5's server (cache off) with the always-on layer off (TODOSCALE_OBSERVE=0)."""
+    env = {**workload.environment(_copy(ctx, "granian-unobserved")), **CACHE_OFF}
+    env["TODOSCALE_OBSERVE"] = "0"
+    return _single("granian-unobserved", _serve("granian"), env, ctx, "/healthz")
+
+
 class Profiled(Single):
     """Rung 7's server with a profile order armed on another endpoint (the lists) for as
     long as an order may last: every request pays the check, none is profiled."""
@@ -357,6 +364,7 @@ SETUPS: dict[str, Callable[[Context], Target]] = {
     "cached": cached,
     "shared": shared,
     "cached-unobserved": cached_unobserved,
+    "granian-unobserved": granian_unobserved,
     "cached-profiled": cached_profiled,
     "run": make_run,
     "cluster": scaled_out,

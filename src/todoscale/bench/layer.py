@@ -1,6 +1,7 @@
 """CPU per request of the always-on layer, in-process: the reference read (bearer token,
 newest 10 of 10,000) driven through the WSGI callable of two apps on the same seeded
-instance, one with TODOSCALE_OBSERVE on and one off, in interleaved rounds.
+instance, one with TODOSCALE_OBSERVE on and one off, in interleaved rounds; and the app
+with the layer on while a profile order is armed on another endpoint (the lists).
 
 Run as its own process (`python -m todoscale.bench.layer`): like a server's worker it runs
 in multiprocess mode (values in memory-mapped files), which must be chosen before
@@ -77,6 +78,20 @@ def _drive(app: Any, base: dict[str, Any], count: int) -> float:
     return took / count
 
 
+def _armed(app: Any, environ: dict[str, Any], requests: int) -> float:
+    """CPU per request while a profile order is armed on another endpoint."""
+    from todoscale.ops import control, metrics
+
+    controls = metrics.of(app).controls
+    control.arm(controls.root, "/api/v1/lists", control.MAX_PROFILES, 600, "bench")
+    controls.poll()  # as the control thread would within a second
+    try:
+        return _drive(app.wsgi_app, environ, requests)
+    finally:
+        control.disarm(controls.root)
+        controls.poll()
+
+
 def run(rounds: int, requests: int) -> dict[str, Any]:
     """Seed, build both apps, drive them in turn; the figures (microseconds)."""
     scratch = Path(tempfile.mkdtemp(prefix="todoscale-layer-"))
@@ -92,11 +107,16 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
     for observe in (True, False):  # warm-up: caches filled, first-request set-up done
         _drive(apps[observe], environ[observe], requests)
     per: dict[bool, list[float]] = {True: [], False: []}
+    armed: list[float] = []
     for _ in range(rounds):
         for observe in (True, False):
             per[observe].append(_drive(apps[observe], environ[observe], requests))
+        armed.append(_armed(on, environ[True], requests))
     deltas = [a - b for a, b in zip(per[True], per[False], strict=True)]
+    costs = [a / b - 1 for a, b in zip(armed, per[True], strict=True)]
     return {
+        "armed_us": round(statistics.median(armed) * 1e6, 1),
+        "armed_cost_percent": round(statistics.median(costs) * 100, 2),
         "rounds": rounds,
         "requests_per_round": requests,
         "on_us": round(statistics.median(per[True]) * 1e6, 1),

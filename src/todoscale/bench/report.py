@@ -266,7 +266,9 @@ def observe(result: dict[str, Any]) -> list[str]:
             f"- In-process (`python -m {' '.join(layer['command'])}`), the reference read's CPU "
             f"per request: {layer['on_us']} us on, {layer['off_us']} us off; the layer "
             f"{layer['layer_us']} us (median of {layer['rounds']} interleaved rounds of "
-            f"{layer['requests_per_round']:,} requests; goal <= 20 us)."
+            f"{layer['requests_per_round']:,} requests; goal <= 20 us). With a profile "
+            f"armed on another endpoint: {layer['armed_us']} us, "
+            f"{layer['armed_cost_percent']:+.2f} % (goal <= 1 %)."
         )
     if "scrape" in figures:
         scrape = figures["scrape"]

@@ -12,10 +12,12 @@ on) - (CPU per request off), `time.process_time`, no network, no server.
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import io
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -95,6 +97,7 @@ def _armed(app: Any, environ: dict[str, Any], requests: int) -> float:
 def run(rounds: int, requests: int) -> dict[str, Any]:
     """Seed, build both apps, drive them in turn; the figures (microseconds)."""
     scratch = Path(tempfile.mkdtemp(prefix="todoscale-layer-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # after the apps are done
     groups.start_group(scratch / "metrics", "web-layer", os.environ)  # before any import
     os.environ["TODOSCALE_METRICS_DIR"] = str(scratch / "metrics")
     from todoscale.bench import workload
@@ -127,7 +130,7 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Print the figures as JSON."""
+    """Print the figures as JSON (the scratch folder removed at exit)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds [7]")
     parser.add_argument("--requests", type=int, default=2000, help="requests a round [2000]")

@@ -464,6 +464,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Let clients on loopback read `/metrics` without credentials (the embedded default).",
     ),
     Setting(
+        "TODOSCALE_OBSERVE",
+        "OBSERVE",
+        _bool,
+        "1",
+        "The always-on per-request layer: request metrics by route, in-flight requests, SQL "
+        "counting, the console's per-route statistics, slow-request lines and on-demand "
+        "profiles. 0 turns it off (event counters, /proc and job figures stay on `/metrics`).",
+    ),
+    Setting(
         "TODOSCALE_SLOW_REQUEST_MS",
         "SLOW_REQUEST_MS",
         float,
@@ -549,6 +558,7 @@ class Config:
     METRICS_DIR: str | None = None  # None: <instance folder>/metrics
     METRICS_TOKEN: str | None = None
     METRICS_LOOPBACK = True
+    OBSERVE = True
     SLOW_REQUEST_MS = 500.0
     OTEL_ENDPOINT: str | None = None
     OTEL_SAMPLE_RATIO = 0.05

@@ -91,3 +91,11 @@ def test_rungs_are_chosen_by_number_key_or_floors():
 def test_search_comes_with_the_reference_read_it_is_read_against():
     chosen = [c.key for c in choose("search", quick=True)]
     assert chosen == ["7-local", "hello", "naive", "search-rare", "search-common"]
+
+
+def test_observe_comes_with_the_reference_read_as_shipped():
+    chosen = [c.key for c in choose("observe", quick=True)]
+    assert chosen == [
+        "5-page1", "7-local", "hello", "naive", "observe-off", "observe-off-uncached",
+        "observe-profiled",
+    ]  # fmt: skip

@@ -64,3 +64,33 @@ def test_a_slow_request_writes_one_line_with_its_request_id_and_sql(app, client,
     line = lines[0]
     assert line.request_id == "slow-one" and line.endpoint == "/api/v1/lists"
     assert line.sql_statements >= 1 and line.sql_ms >= 0
+
+
+def test_with_observe_off_requests_pass_unmeasured(make_app):
+    from flask_migrate import upgrade
+    from sqlalchemy import event
+
+    from tests.conftest import Account
+    from todoscale.extensions import db
+    from todoscale.ops import metrics
+
+    app = make_app(OBSERVE=False)
+    with app.app_context():
+        upgrade()
+        assert not event.contains(db.engine, "after_cursor_execute", metrics._after_execute)
+    assert not isinstance(app.wsgi_app, metrics.RequestMetrics)
+    account = Account(app.test_client(), "unobserved")
+    labels = {"endpoint": "/api/v1/lists", "method": "GET", "status": "200"}
+    before = (
+        _value(DURATION, **labels),
+        _value("todoscale_db_statements_total", endpoint="/api/v1/lists"),
+    )
+
+    assert account.get("/api/v1/lists").status_code == 200
+
+    after = (
+        _value(DURATION, **labels),
+        _value("todoscale_db_statements_total", endpoint="/api/v1/lists"),
+    )
+    assert after == before
+    assert metrics.of(app).recorder.peek() == ({}, [])  # no per-route statistics either

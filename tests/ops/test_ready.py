@@ -158,3 +158,43 @@ def test_a_request_asking_for_its_profile_is_never_replayed(alice, app_runs):
     alice.get(FIRST_PAGE, headers={"X-Todoscale-Profile": "1"})
 
     assert app_runs == [FIRST_PAGE]
+
+
+@pytest.fixture
+def armed(app) -> Iterator[object]:
+    """Arm a profile order on an endpoint (this process sees it at once); disarmed after."""
+    from todoscale.ops import control, metrics
+
+    controls = metrics.of(app).controls
+
+    def arm(endpoint: str) -> None:
+        control.arm(controls.root, endpoint, 5, 60, "test")
+        controls.poll()
+
+    yield arm
+    control.disarm(controls.root)
+    controls.poll()
+
+
+def test_a_profile_armed_on_another_endpoint_leaves_replays_alone(alice, app_runs, armed):
+    alice.get(FIRST_PAGE)
+    armed("/api/v1/lists")
+    app_runs.clear()
+
+    alice.get(FIRST_PAGE)
+    alice.get(FIRST_PAGE)
+
+    assert app_runs == []  # replayed: only the armed endpoint's requests must run
+
+
+def test_a_profile_armed_on_this_endpoint_makes_its_requests_run(app, alice, app_runs, armed):
+    from todoscale.ops import metrics, profiling
+
+    alice.get(FIRST_PAGE)
+    armed("/api/v1/todos")
+    app_runs.clear()
+
+    alice.get(FIRST_PAGE)
+
+    assert app_runs == [FIRST_PAGE]
+    assert profiling.reports(metrics.of(app).root)  # it ran, and was profiled

@@ -7,6 +7,7 @@ import json
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,23 @@ def _publish(result: dict[str, Any], folder: Path | None, markdown: Path | None)
     report.terminal(result)
     if folder is not None:
         click.echo(f"Figures, server logs, chart and BENCHMARKS.md: {folder}")
+
+
+def _in_process(quick: bool) -> dict[str, Any]:
+    """The always-on layer's CPU per request and the scrape behind 100 restarts, each measured
+    in a process of its own (multiprocess mode is chosen before prometheus_client loads)."""
+    figures = {}
+    for name, args in (
+        ("layer", ["--rounds", "3" if quick else "7"]),
+        ("scrape", ["--runs", "3" if quick else "9"]),
+    ):
+        argv = [sys.executable, "-m", f"todoscale.bench.{name}", *args]
+        click.echo(f"in-process: {shlex.join(['python', *argv[1:]])}", err=True)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise click.ClickException(f"{name} failed:\n{done.stderr[-2000:]}")
+        figures[name] = {**json.loads(done.stdout.splitlines()[-1]), "command": argv[2:]}
+    return figures
 
 
 @click.command("bench")
@@ -132,6 +150,8 @@ def bench(
         python_load=_load_tool(python_load),
     )
     result = ladder.run(options)
+    if any(case.rung == rungs.OBSERVE for case in cases):
+        result["in_process"] = _in_process(quick)
     result |= {
         "command": shlex.join(["todoscale", *sys.argv[1:]]),
         "json": str(folder / "ladder.json"),

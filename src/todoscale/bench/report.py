@@ -18,6 +18,7 @@ from todoscale.bench.rungs import (
     ARTICLES,
     BY_KEY,
     MEINHELD,
+    OBSERVE,
     OFFSET_NOTE,
     SEARCH,
     WRITES,
@@ -67,14 +68,19 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         case = BY_KEY[key]
         for c, fig in by_c.items():
             rps = fig["requests_per_second"]
-            against = reference if case.rung == SEARCH else first
+            against = reference if case.rung in (SEARCH, OBSERVE) else first
+            if key == "observe-off-uncached":
+                against = result["cases"].get("5-page1", {})
             base = against.get(c, {}).get("requests_per_second", {}).get("median")
             out.append(
                 {
                     "key": key,
-                    "rung": {0: "floor", WRITES: "writes", SEARCH: "search"}.get(
-                        case.rung, case.rung
-                    ),
+                    "rung": {
+                        0: "floor",
+                        WRITES: "writes",
+                        SEARCH: "search",
+                        OBSERVE: "observe",
+                    }.get(case.rung, case.rung),
                     "label": case.label,
                     "connections": int(c),
                     "rps": rps,
@@ -226,6 +232,59 @@ def shape(result: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def observe(result: dict[str, Any]) -> list[str]:
+    """The always-on layer's goals, read from the figures: the reference read with the layer
+    on (7-local) against off, with a profile armed elsewhere, its CPU, the scrape's time."""
+    cases = result["cases"]
+    if "observe-off" not in cases and "in_process" not in result:
+        return []
+    lines = ["## The always-on layer", ""]
+    for c in cases.get("observe-off", {}):
+        on, off = _median(result, "7-local", c), _median(result, "observe-off", c)
+        profiled = _median(result, "observe-profiled", c)
+        if on and off:
+            lines.append(
+                f"- c{c}: the reference read as shipped (7-local) with the layer on {on:,.0f} "
+                f"req/s, off {off:,.0f}: on = {on / off:.3f}x off (goal >= 0.95x)."
+            )
+        bare_on = _median(result, "5-page1", c)
+        bare_off = _median(result, "observe-off-uncached", c)
+        if bare_on and bare_off:
+            lines.append(
+                f"- c{c}: cache off (5-page1), on {bare_on:,.0f} req/s, off {bare_off:,.0f}: "
+                f"on = {bare_on / bare_off:.3f}x off."
+            )
+        if on and profiled:
+            lines.append(
+                f"- c{c}: a profile armed on another endpoint {profiled:,.0f} req/s: "
+                f"{(1 - profiled / on) * 100:+.1f} % lost against the layer on (goal <= 1 %)."
+            )
+    figures = result.get("in_process", {})
+    if "layer" in figures:
+        layer = figures["layer"]
+        lines.append(
+            f"- In-process (`python -m {' '.join(layer['command'])}`), the reference read's CPU "
+            f"per request: {layer['on_us']} us on, {layer['off_us']} us off; the layer "
+            f"{layer['layer_us']} us (median of {layer['rounds']} interleaved rounds of "
+            f"{layer['requests_per_round']:,} requests; goal <= 20 us). With a profile "
+            f"armed on another endpoint: {layer['armed_us']} us, "
+            f"{layer['armed_cost_percent']:+.2f} % (goal <= 1 %)."
+        )
+    if "scrape" in figures:
+        scrape = figures["scrape"]
+        lines.append(
+            f"- `/metrics` behind {scrape['live_workers']} live workers and "
+            f"{scrape['restarts']} restarts (`python -m {' '.join(scrape['command'])}`; "
+            f"{scrape['series']:,} series, {scrape['page_bytes']:,} bytes): "
+            f"{scrape['median_ms']} ms median ({scrape['min_ms']}-{scrape['max_ms']}, "
+            f"{scrape['median_cpu_ms']} ms CPU) over {scrape['runs']} scrapes (goal < 50 ms); "
+            f"the first scrape, which folds the {scrape['restarts']} dead workers' "
+            f"{scrape['files_before'] - scrape['files_after']} files into the archives, "
+            f"{scrape['first_ms']} ms ({scrape['first_cpu_ms']} ms CPU)."
+        )
+    return [*lines, ""]
+
+
 def markdown(result: dict[str, Any], chart_name: str) -> str:
     """BENCHMARKS.md from the result's JSON alone."""
     m = result["machine"]
@@ -267,6 +326,7 @@ def markdown(result: dict[str, Any], chart_name: str) -> str:
         "each ladder to its own first rung.",
         "",
         *shape(result),
+        *observe(result),
         *_plans(result),
     ]
     return "\n".join(lines)

@@ -27,6 +27,10 @@ OFFSET_NOTE = (
 WRITES = 9
 # Not a rung: search (`GET /api/v1/todos?q=`), beside the reference read of the same set-up.
 SEARCH = 10
+# Not a rung: the reference read with the always-on layer off, and with a profile armed on
+# another endpoint, beside it as shipped (7-local); and with the layer off and the cache off,
+# beside 5-page1 (every request through Flask and SQLite).
+OBSERVE = 11
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,27 @@ CASES = [
         "search-common",
     ),
     Case(
+        "observe-off",
+        OBSERVE,
+        "reference read, TODOSCALE_OBSERVE=0 (x = 7-local, the layer on)",
+        "cached-unobserved",
+        "read",
+    ),
+    Case(
+        "observe-off-uncached",
+        OBSERVE,
+        "reference read, cache off, TODOSCALE_OBSERVE=0 (x = 5-page1, the layer on)",
+        "granian-unobserved",
+        "read",
+    ),
+    Case(
+        "observe-profiled",
+        OBSERVE,
+        "reference read, a profile armed on another endpoint (x = 7-local)",
+        "cached-profiled",
+        "read",
+    ),
+    Case(
         "write-create",
         WRITES,
         "write: POST /api/v1/todos (SQLite, granian)",
@@ -132,7 +157,8 @@ BY_KEY = {case.key: case for case in CASES}
 
 def choose(spec: str | None, *, quick: bool) -> list[Case]:
     """The cases `--rungs` names, in ladder order: rung numbers (under `--quick`, that rung's
-    quick cases where it has some), case keys, `floors` (every floor), `writes` or `search`.
+    quick cases where it has some), case keys, `floors` (every floor), `writes`, `search` or
+    `observe`.
 
     Without it: every case, or the quick subset. The quick floors (hello, naive page 1) come
     along with any choice: every figure is read against them.
@@ -141,10 +167,11 @@ def choose(spec: str | None, *, quick: bool) -> list[Case]:
     if not spec:
         return pool
     wanted = {part.strip() for part in spec.split(",") if part.strip()}
-    unknown = wanted - {str(n) for n in range(1, 9)} - set(BY_KEY) - {"floors", "writes", "search"}
+    named = {"floors", "writes", "search", "observe"}
+    unknown = wanted - {str(n) for n in range(1, 9)} - set(BY_KEY) - named
     if unknown:
         raise ValueError(
-            f"unknown rung {', '.join(sorted(unknown))}: use 1-8, floors, writes, search, "
+            f"unknown rung {', '.join(sorted(unknown))}: use 1-8, floors, writes, search, observe, "
             f"or a case key ({', '.join(BY_KEY)})"
         )
 
@@ -162,4 +189,6 @@ def choose(spec: str | None, *, quick: bool) -> list[Case]:
         chosen |= {case.key for case in CASES if case.rung == WRITES}
     if "search" in wanted:  # with the reference read of the same set-up, to be read against
         chosen |= {case.key for case in CASES if case.rung == SEARCH} | {"7-local"}
+    if "observe" in wanted:  # with the read as shipped, to be read against
+        chosen |= {case.key for case in CASES if case.rung == OBSERVE} | {"7-local", "5-page1"}
     return [case for case in CASES if case.key in chosen]

@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from todoscale.bench import procs, workload
+from todoscale.config import metrics_root
 from todoscale.deploy import cluster as local
 from todoscale.deploy import embedded
+from todoscale.ops import control
 
 CORES = os.cpu_count() or 1
 # The articles' gunicorn rule: 2 x cores + 1 workers.
@@ -259,6 +262,42 @@ def shared(ctx: Context) -> Target:
     return _single("granian-postgres-redis", _serve("granian"), env, ctx, "/healthz")
 
 
+def cached_unobserved(ctx: Context) -> Target:
+    """Rung 7's server with the always-on layer off (TODOSCALE_OBSERVE=0)."""
+    env = {**workload.environment(_copy(ctx, "cached-unobserved")), "TODOSCALE_OBSERVE": "0"}
+    return _single("granian-cached-unobserved", _serve("granian"), env, ctx, "/healthz")
+
+
+def granian_unobserved(ctx: Context) -> Target:
+    """Rung 5's server (cache off) with the always-on layer off (TODOSCALE_OBSERVE=0)."""
+    env = {**workload.environment(_copy(ctx, "granian-unobserved")), **CACHE_OFF}
+    env["TODOSCALE_OBSERVE"] = "0"
+    return _single("granian-unobserved", _serve("granian"), env, ctx, "/healthz")
+
+
+class Profiled(Single):
+    """Rung 7's server with a profile order armed on another endpoint (the lists) for as
+    long as an order may last: every request pays the check, none is profiled."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.instance = _copy(ctx, "cached-profiled")
+        env = workload.environment(self.instance)
+        super().__init__("granian-cached-profiled", _serve("granian"), env, ctx, "/healthz")
+
+    def wait_ready(self) -> None:
+        """Block until it answers, then arm the order (every worker sees it within 1 s)."""
+        super().wait_ready()
+        root = Path(metrics_root({"INSTANCE_PATH": str(self.instance)}))
+        control.arm(root, "/api/v1/lists", control.MAX_PROFILES, control.MAX_PROFILE_SECONDS,
+                    "bench")  # fmt: skip
+        time.sleep(2 * control.POLL_SECONDS)
+
+
+def cached_profiled(ctx: Context) -> Target:
+    """Rung 7's server, a profile armed on another endpoint."""
+    return Profiled(ctx)
+
+
 def make_run(ctx: Context) -> Target:
     """Rung 8: todoscale as shipped, embedded: `todoscale run`, as `make run` starts it."""
     return Embedded("todoscale-run", _copy(ctx, "run"), ctx)
@@ -324,6 +363,9 @@ SETUPS: dict[str, Callable[[Context], Target]] = {
     "nginx": nginx,
     "cached": cached,
     "shared": shared,
+    "cached-unobserved": cached_unobserved,
+    "granian-unobserved": granian_unobserved,
+    "cached-profiled": cached_profiled,
     "run": make_run,
     "cluster": scaled_out,
     "hello": hello,

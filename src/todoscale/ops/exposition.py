@@ -26,11 +26,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, request
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from todoscale.instruments import LATENCY_BUCKETS
-from todoscale.ops import groups
+from todoscale.ops import groups, merge
 from todoscale.ops.metrics import of
 from todoscale.services import monitoring
 from todoscale.services.accounts import user_for_token
@@ -76,11 +76,6 @@ def _labelled(collected: Iterable[Metric], service: str) -> list[Metric]:
             for s in metric.samples
         ]
     return metrics
-
-
-def _group_metrics(folder: Path) -> list[Metric]:
-    files = [str(path) for path in folder.glob("*.db")]
-    return _labelled(MultiProcessCollector.merge(files, accumulate=True), folder.name)
 
 
 def proc_figures(pid: int) -> tuple[float, int] | None:
@@ -234,17 +229,26 @@ def _join(metrics: Iterable[Metric]) -> list[Metric]:
 
 
 def render(root: Path, jobs: JobFigures | None) -> bytes:
-    """The whole page: every group under `root`, this process, /proc and the database."""
+    """The whole page: every group under `root`, this process, /proc and the database.
+
+    The groups' files are merged by `merge` (parsed once, then read in one call a file);
+    the few families known only here (this process, /proc, the database) by
+    prometheus_client, each family once on the page."""
     started = time.perf_counter()
-    collected: list[Metric] = []
+    page: dict[str, tuple[str, list[str]]] = {}
     with groups.locked(root):
+        live = []
         for folder in groups.groups(root):
             held = groups.owner(folder)
             if held is None or not groups.alive(*held):
                 continue  # removed by the sweep below
             groups.compact(folder)
-            collected += _group_metrics(folder)
+            live.append(folder)
+            for name, (header, lines) in merge.group(folder).render().items():
+                page.setdefault(name, (header, []))[1].extend(lines)
+        merge.forget(live)
         folders = groups.groups(root)
+    collected: list[Metric] = []
     if groups.current_group() is None:
         collected += _labelled(REGISTRY.collect(), "local")
     collected += process_metrics(folders)
@@ -252,7 +256,18 @@ def render(root: Path, jobs: JobFigures | None) -> bytes:
         collected += jobs.collect()
     took = Metric("todoscale_metrics_scrape_seconds", "Time to build this page.", "gauge")
     took.add_sample("todoscale_metrics_scrape_seconds", {}, time.perf_counter() - started)
-    return generate_latest(_Page(_join([*collected, took])))
+    rest = []
+    for metric in _join([*collected, took]):
+        if metric.name in page:  # a family the files have too: its samples join theirs
+            page[metric.name][1].extend(_sample_line(sample) for sample in metric.samples)
+        else:
+            rest.append(metric)
+    text = "".join(header + "".join(lines) for header, lines in page.values())
+    return text.encode() + generate_latest(_Page(rest))
+
+
+def _sample_line(sample: Sample) -> str:
+    return f"{merge.line(sample.name, sample.labels.items())}{floatToGoString(sample.value)}\n"
 
 
 @bp.get("/metrics")

@@ -126,33 +126,39 @@ def sweep(root: str | os.PathLike[str]) -> None:
 def compact(folder: Path) -> int:
     """Fold the files of dead pids into the archives (hold `locked`); return how many pids."""
     dead = {pid for path in folder.iterdir() if (pid := pid_of(path)) and not alive(pid)}
-    for pid in sorted(dead):
-        retire(folder, pid)
+    if dead:
+        retire(folder, *sorted(dead))
     return len(dead)
 
 
-def retire(folder: Path, pid: int) -> None:
-    """Add a dead pid's counters and histograms to the archives, count its exit, drop its files."""
+def retire(folder: Path, *pids: int) -> None:
+    """Add dead pids' counters and histograms to the archives, count their exits, drop their
+    files. Their values are summed first, so each archive is opened and written once however
+    many workers died since the last sweep."""
     from prometheus_client.mmap_dict import MmapedDict, mmap_key  # only after the variable is set
 
     for typ in ARCHIVED_TYPES:
-        source = folder / f"{typ}_{pid}.db"
-        if typ != "counter" and not source.exists():
+        sums: dict[str, float] = {}
+        for pid in pids:
+            source = folder / f"{typ}_{pid}.db"
+            if source.exists():
+                for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(source)):
+                    sums[key] = sums.get(key, 0.0) + value
+        if typ == "counter":  # every exit counts, whether or not it counted anything
+            key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP)
+            sums[key] = sums.get(key, 0.0) + len(pids)
+        if not sums:
             continue
         archive = MmapedDict(str(folder / f"{typ}_archive.db"))
         try:
-            if source.exists():
-                for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(source)):
-                    current, _ = archive.read_value(key)
-                    archive.write_value(key, current + value, 0.0)
-            if typ == "counter":  # every exit counts, whether or not it counted anything
-                key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP)
+            for key, value in sums.items():
                 current, _ = archive.read_value(key)
-                archive.write_value(key, current + 1, 0.0)
+                archive.write_value(key, current + value, 0.0)
         finally:
             archive.close()
+    dead = set(pids)
     for path in folder.iterdir():
-        if pid_of(path) == pid:
+        if pid_of(path) in dead:
             path.unlink(missing_ok=True)
 
 

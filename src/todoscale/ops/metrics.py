@@ -43,7 +43,9 @@ RULE_ENVIRON = "todoscale.rule"
 PROFILE_HEADER_ENVIRON = "HTTP_X_TODOSCALE_PROFILE"
 _CSP = "Content-Security-Policy"
 
-# [statements, seconds, watch] of the request being served by this thread or greenlet.
+# [statements, seconds, watch] of the request being served by this thread or greenlet; watch
+# is True when the request asks for its profile, the armed order's endpoint while one is
+# armed, else False.
 _sql: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("sql", default=None)
 
 StartResponse = Callable[..., Any]
@@ -67,10 +69,13 @@ def _after_execute(
         )
 
 
-def watched() -> bool:
-    """Whether profiling should look at the current request (cheap: no Flask proxy)."""
+def watched(rule: str | None = None) -> bool:
+    """Whether profiling should look at the current request (cheap: no Flask proxy); given
+    the request's URL rule, whether it may be profiled (it asked, or its endpoint is armed)."""
     state = _sql.get()
-    return state is not None and bool(state[2])
+    if state is None or not state[2]:
+        return False
+    return rule is None or state[2] is True or state[2] == rule
 
 
 def sql_counts() -> tuple[int, float]:
@@ -107,7 +112,8 @@ class RequestMetrics:
         started = time.perf_counter()
         # SQL statements and seconds, and whether profiling should look at this request
         # (an order is armed, or the profile header came): all the profiler's hook reads.
-        watch = self.controls.order is not None or PROFILE_HEADER_ENVIRON in environ
+        order = self.controls.order
+        watch = PROFILE_HEADER_ENVIRON in environ or (order.endpoint if order else False)
         counts = [0, 0.0, watch]
         token = _sql.set(counts)
         sent: list[Any] = [500, (), None]
@@ -240,10 +246,13 @@ def of(app: Flask) -> RequestMetrics:
 
 
 def init_app(app: Flask) -> None:
-    """Wrap the app in the metrics layer and count SQL statements per request."""
+    """Wrap the app in the metrics layer and count SQL statements per request (unless
+    TODOSCALE_OBSERVE is off: then the app is left as it is, and no listener is added)."""
     metrics = RequestMetrics(app, app.wsgi_app)
+    app.extensions[EXTENSION] = metrics  # its folder and statistics serve /metrics, the console
+    if not app.config["OBSERVE"]:
+        return
     app.wsgi_app = metrics  # type: ignore[method-assign]
-    app.extensions[EXTENSION] = metrics
     with app.app_context():
         engine: Engine = db.engine
     if not event.contains(engine, "before_cursor_execute", _before_execute):

@@ -3,14 +3,21 @@ server, wrk's report as read, and `--rungs` as chosen."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.conftest import skip_or_fail
 from todoscale.bench import load
 from todoscale.bench.rungs import choose
+
+# The PATCHes a server got: (path, body), in the order they arrived.
+_writes: list[tuple[str, str]] = []
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -23,6 +30,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_PATCH(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        _writes.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
 
     def log_message(self, *args: object) -> None:
         pass
@@ -99,3 +114,26 @@ def test_observe_comes_with_the_reference_read_as_shipped():
         "5-page1", "7-local", "hello", "naive", "observe-off", "observe-off-uncached",
         "observe-profiled",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("tool", ["wrk", "python"])
+def test_a_write_spread_over_paths_gives_each_its_own_turns(server, tool):
+    # Completing one todo from every connection at once answers most of them 412 (someone
+    # else changed it at the same moment): the complete case spreads its PATCHes over many
+    # todos, each of which is then completed and reopened in turn.
+    if tool == "wrk" and shutil.which("wrk") is None:
+        skip_or_fail("wrk is not installed (apt-get install wrk): the ladder's load tool")
+    paths = tuple(f"/todos/{n}" for n in range(4))
+    write = load.Write("PATCH", ('{"completed": true}', '{"completed": false}'), paths)
+    _writes.clear()
+
+    load.run(
+        server + "/ignored", connections=2, seconds=1, headers={}, python=tool == "python",
+        write=write,
+    )  # fmt: skip
+
+    seen = list(_writes)
+    assert {path for path, _ in seen} == set(paths), seen[:8]
+    for path in paths:
+        bodies = [json.loads(body)["completed"] for where, body in seen if where == path]
+        assert len(bodies) > 2 and all(a != b for a, b in itertools.pairwise(bodies)), bodies

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,21 +113,24 @@ NAIVE = {
 # A word of one title in 10,000 ("Todo number 7777"), and one of every title.
 SEARCHES = {"search-rare": "7777", "search-common": "number"}
 CREATE = load.Write("POST", ('{"title": "written by the bench"}',))
-# Completed, then reopened, in turn: each request changes the todo (a write, never a no-op).
+# Completed, then reopened, in turn: each request changes a todo (a write, never a no-op),
+# spread over twice as many todos as the run has connections at most, so that no two
+# requests in flight edit one todo (which answers the later one 412, as it should).
 COMPLETE = load.Write("PATCH", ('{"completed": true}', '{"completed": false}'))
 
 
-def _request(case: Case, target: Target, tokens: dict[str, Any]) -> Request:
+def _request(case: Case, target: Target, tokens: dict[str, Any], connections: int) -> Request:
     if case.request in NAIVE:
         path, write = NAIVE[case.request]
         return target.base + path, {}, write
     if case.request in {"create", "complete"}:
         if case.setup not in tokens:
-            tokens[case.setup] = workload.writer(target.base)
-        auth, todo_id = tokens[case.setup]
+            tokens[case.setup] = workload.writer(target.base, 2 * connections)
+        auth, todo_ids = tokens[case.setup]
         if case.request == "create":
             return f"{target.base}/api/v1/todos", auth, CREATE
-        return f"{target.base}/api/v1/todos/{todo_id}", auth, COMPLETE
+        paths = tuple(f"/api/v1/todos/{todo_id}" for todo_id in todo_ids)
+        return f"{target.base}{paths[0]}", auth, replace(COMPLETE, paths=paths)
     if case.setup not in tokens:
         tokens[case.setup] = {"Authorization": f"Bearer {workload.token(target.base)}"}
     auth = tokens[case.setup]
@@ -161,7 +164,9 @@ def prepare(ctx: Context, options: Options, prepared: Prepared) -> None:
     _say(f"{len(prepared.targets)} servers ready", since)
     tokens: dict[str, Any] = {}
     for case in runnable:
-        prepared.requests[case.key] = _request(case, prepared.targets[case.setup], tokens)
+        prepared.requests[case.key] = _request(
+            case, prepared.targets[case.setup], tokens, max(options.connections)
+        )
     _say("Logged in, pages found", since)
 
 

@@ -14,7 +14,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -123,27 +125,51 @@ def run(
         script = []
         if write is not None:
             script = ["-s", str(Path(folder) / "write.lua")]
-            Path(script[1]).write_text(write.lua())
+            Path(script[1]).write_text(write.lua(threads))
         return _wrk(url, connections, seconds, headers, threads, timeout_s, script)
 
 
 @dataclass(frozen=True)
 class Write:
-    """The requests of a write case: one method, JSON bodies sent in turn."""
+    """The requests of a write case: one method, JSON bodies sent in turn, to the run's URL
+    or spread over `paths` (each path then gets the bodies in turn, its visits spaced by
+    the number of paths: many todos completed and reopened, never one from every
+    connection at once, which answers all but one of them 412)."""
 
     method: str
     bodies: tuple[str, ...]
+    paths: tuple[str, ...] = ()
 
-    def lua(self) -> str:
-        """The wrk script sending them (after -H's headers, which wrk has set already)."""
+    def turn(self, i: int) -> tuple[str | None, str]:
+        """Request `i` of the run's sequence: its path (None: the URL's) and its body."""
+        if not self.paths:
+            return None, self.bodies[i % len(self.bodies)]
+        visit = i // len(self.paths)
+        return self.paths[i % len(self.paths)], self.bodies[visit % len(self.bodies)]
+
+    def lua(self, threads: int) -> str:
+        """The wrk script sending them (after -H's headers, which wrk has set already): `turn`
+        in Lua, thread k of `threads` sending requests k, k + threads, k + 2 x threads..."""
         bodies = ", ".join(f"[==[{body}]==]" for body in self.bodies)
+        paths = ", ".join(f"[==[{path}]==]" for path in self.paths)
         return f"""local bodies = {{{bodies}}}
+local paths = {{{paths}}}
+local made = 0
 local n = 0
+setup = function(thread)
+  thread:set("offset", made)
+  made = made + 1
+end
 wrk.method = "{self.method}"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
+  local i = n * {threads} + (offset or 0)
   n = n + 1
-  return wrk.format(nil, nil, nil, bodies[(n % #bodies) + 1])
+  if #paths == 0 then
+    return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])
+  end
+  local visit = math.floor(i / #paths)
+  return wrk.format(nil, paths[(i % #paths) + 1], nil, bodies[(visit % #bodies) + 1])
 end
 """
 
@@ -212,21 +238,22 @@ async def _response(reader: asyncio.StreamReader) -> int:
 
 
 async def _connection(
-    requests: list[bytes], host: str, port: int, until: float, tally: _Tally
-) -> None:
-    """One keep-alive connection sending `requests` in turn until `until` (reconnecting on
-    errors)."""
-    turn = itertools.cycle(requests)
+    requests: Callable[[int], bytes], first: int, step: int, address: tuple[str, int],
+    until: float, tally: _Tally,
+) -> None:  # fmt: skip
+    """One keep-alive connection sending requests `first`, `first + step`... of the run until
+    `until` (reconnecting on errors)."""
+    turn = itertools.count(first, step)
     while time.monotonic() < until:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), 5)
         except (TimeoutError, OSError):
             tally.errors += 1
             continue
         try:
             while time.monotonic() < until:
                 started = time.perf_counter()
-                writer.write(next(turn))
+                writer.write(requests(next(turn)))
                 status = await asyncio.wait_for(_response(reader), 5)
                 tally.latencies.append((time.perf_counter() - started) * 1000)
                 tally.non_2xx += not 200 <= status < 400
@@ -236,20 +263,26 @@ async def _connection(
             writer.close()
 
 
-def _requests(url: str, headers: dict[str, str], write: Write | None) -> list[bytes]:
+def _requests(url: str, headers: dict[str, str], write: Write | None) -> Callable[[int], bytes]:
+    """Request `i` of the run, as bytes on the wire."""
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     lines = [f"Host: {parts.hostname}:{parts.port or 80}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     if write is None:
-        return [("\r\n".join([f"GET {target} HTTP/1.1", *lines]) + "\r\n\r\n").encode()]
-    out = []
-    for body in write.bodies:
+        read = ("\r\n".join([f"GET {target} HTTP/1.1", *lines]) + "\r\n\r\n").encode()
+        return lambda _: read
+
+    @lru_cache(maxsize=4096)
+    def request(i: int) -> bytes:
+        path, body = write.turn(i)
         data = body.encode()
-        head = [f"{write.method} {target} HTTP/1.1", *lines, "Content-Type: application/json"]
-        head.append(f"Content-Length: {len(data)}")
-        out.append(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-    return out
+        head = [f"{write.method} {path or target} HTTP/1.1", *lines]
+        head += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + data
+
+    cycle = max(len(write.paths), 1) * len(write.bodies)
+    return lambda i: request(i % cycle)
 
 
 def python_run(
@@ -269,7 +302,10 @@ def python_run(
     async def main() -> None:
         until = time.monotonic() + seconds
         await asyncio.gather(
-            *(_connection(requests, host, port, until, tally) for _ in range(connections))
+            *(
+                _connection(requests, k, connections, (host, port), until, tally)
+                for k in range(connections)
+            )
         )
 
     probed: list[float | None] = []

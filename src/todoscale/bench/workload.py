@@ -13,6 +13,7 @@ import json
 import shutil
 import sqlite3
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +160,9 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, 
         return answer
 
 
-def writer(base: str) -> tuple[dict[str, str], str]:
+def writer(base: str, todos: int) -> tuple[dict[str, str], list[str]]:
     """Sign a second user up at `base` (the writes go to their Inbox, never to the reader's)
-    and return their bearer header and the id of a todo of theirs to complete."""
+    and give them `todos` todos to complete; return their bearer header and the todos' ids."""
     _post(
         f"{base}/api/v1/users",
         {"username": WRITER, "email": "writer@bench.invalid", "password": WRITER_PASSWORD},
@@ -170,5 +171,7 @@ def writer(base: str) -> tuple[dict[str, str], str]:
     creds = base64.b64encode(f"{WRITER}:{WRITER_PASSWORD}".encode()).decode()
     token = _post(f"{base}/api/v1/tokens", {}, {"Authorization": f"Basic {creds}"})["token"]
     auth = {"Authorization": f"Bearer {token}"}
-    todo = _post(f"{base}/api/v1/todos", {"title": "completed and reopened by the bench"}, auth)
-    return auth, str(todo["id"])
+    body = {"title": "completed and reopened by the bench"}
+    with ThreadPoolExecutor(8) as pool:
+        made = pool.map(lambda _: _post(f"{base}/api/v1/todos", body, auth), range(todos))
+        return auth, [str(todo["id"]) for todo in made]

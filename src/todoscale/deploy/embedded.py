@@ -22,8 +22,7 @@ from typing import Any
 
 from celery import Celery
 
-from todoscale.config import load_config
-from todoscale.config.loading import VARIABLES
+from todoscale.config import VARIABLES, load_config
 from todoscale.deploy import servers
 from todoscale.deploy.cluster import (
     CELERY_OPTIONS,

@@ -15,8 +15,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from todoscale.config import load_config
-from todoscale.config.loading import VARIABLES
+from todoscale.config import VARIABLES, load_config
 
 # Inside the package, so that an installed wheel (not only a checkout) can serve with it.
 GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"

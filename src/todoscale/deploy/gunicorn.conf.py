@@ -6,8 +6,8 @@ import re
 import sys
 
 # gevent by variable or on the command line (`-k gevent`, as the Socket.IO service runs). The
-# variable is read here, not through `load_config`: importing the package would load the
-# modules gevent must patch first.
+# variable is read here, not through `load_config`: importing todoscale.config (pydantic)
+# already loads `socket` and `threading`, which gevent must patch first.
 _GEVENT = os.environ.get("TODOSCALE_WORKER_CLASS") == "gevent" or bool(
     re.search(r"(^| )(-k|--worker-class)[ =]gevent( |$)", " ".join(sys.argv[1:]))
 )

@@ -11,7 +11,7 @@ CLUSTER_PORT ?= 8080
 export PORT
 
 .PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres bench clean \
-	translations cluster vendor lock chaos
+	translations cluster vendor lock chaos config-table
 
 # Installs come from the lock files (exact versions, with hashes), never straight from
 # pyproject.toml's ranges: an upstream release cannot change a fresh clone unannounced.
@@ -106,6 +106,10 @@ chaos: $(VENV)/.dev-installed
 		$(BIN)/pytest -p no:cacheprovider $(CHAOS_TESTS) || status=1; \
 	$(BIN)/python -m tests.chaos.reliability $(CHAOS_FIGURES) docs/RELIABILITY.md || status=1; \
 	exit $$status
+
+## config-table: render README.md's configuration table from src/todoscale/config/settings.py
+config-table: $(VENV)/.dev-installed
+	$(BIN)/python -m todoscale.config README.md
 
 I18N := src/todoscale/translations
 

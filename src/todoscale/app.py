@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from todoscale import admin, api, auth, cache, errors, mail, realtime, tasks, web
-from todoscale.config import broker_url, ensure_secret_key, load_config
+from todoscale.config import broker_url, ensure_secret_key, instance_folder, load_config
 from todoscale.extensions import db, migrate
 from todoscale.instance import keep_private, prepare_instance
 from todoscale.models import crypto, engine
@@ -36,7 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, then extensions, blueprints and error handlers."""
     values = load_config(env_name=(overrides or {}).get("ENV_NAME"))
     values.update(overrides or {})
-    instance_path = os.path.abspath(values["INSTANCE_PATH"] or "instance")
+    instance_path = instance_folder(values)
     prepare_instance(instance_path)  # 0700: its keys, database and queue are the owner's
 
     app = Flask("todoscale", instance_path=instance_path)

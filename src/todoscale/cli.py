@@ -15,7 +15,7 @@ from flask_migrate import upgrade
 from todoscale.admin import commands as admin_commands
 from todoscale.app import create_app
 from todoscale.bench.commands import bench
-from todoscale.config import metrics_root
+from todoscale.config import ConfigurationError, metrics_root
 from todoscale.deploy import cluster_commands, embedded, servers
 from todoscale.deploy.cluster import ClusterError
 from todoscale.exceptions import TodoscaleError
@@ -157,7 +157,10 @@ def rotate(batch: int) -> None:
 
 def main() -> None:
     """Entry point of the `todoscale` console script."""
-    cli.main(prog_name="todoscale")
+    try:
+        cli.main(prog_name="todoscale")
+    except ConfigurationError as exc:  # which setting to fix, not a traceback
+        sys.exit(f"todoscale: {exc}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from todoscale.config import load_config, metrics_root
+from todoscale.config import ConfigurationError, load_config, metrics_root
 from todoscale.ops import groups
 
 # A worker's main process owns the metrics folder of its pool, and must set it up before
@@ -11,9 +11,15 @@ from todoscale.ops import groups
 # write their metrics there, and `/metrics` of any server on the host shows them.
 if "worker" in sys.argv and groups.current_group() is None:
     name = groups.group_name("worker", str(os.getpid()))
-    groups.start_group(metrics_root(load_config()), name, os.environ)
+    try:
+        groups.start_group(metrics_root(load_config()), name, os.environ)
+    except ConfigurationError as exc:
+        sys.exit(f"todoscale: {exc}")  # which setting to fix, not a traceback
 
 from todoscale.app import create_app
 
-flask_app = create_app()
+try:
+    flask_app = create_app()
+except ConfigurationError as exc:
+    sys.exit(f"todoscale: {exc}")
 celery = flask_app.extensions["celery"]

@@ -6,6 +6,7 @@ import re
 
 from tests.conftest import PROJECT_ROOT
 from todoscale.config import SETTINGS
+from todoscale.config.table import with_configuration_table
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -30,3 +31,8 @@ def test_no_undocumented_variable_is_named_in_the_readme():
         "TODOSCALE_TEST_DATABASE_URL",
         "TODOSCALE_TEST_REDIS_URL",
     }
+
+
+def test_the_configuration_table_is_the_one_the_declaration_renders():
+    # `make config-table` writes it; a setting added, changed or dropped fails here until then.
+    assert with_configuration_table(README) == README, "run `make config-table`"

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from todoscale.api import schemas
 from todoscale.api.schemas import NO_NUL_PATTERN
-from todoscale.config import Config
+from todoscale.config import Settings
 from todoscale.services.jobs import MAX_IMPORT_BYTES
 from todoscale.services.pagination import CURSOR_MAX
 from todoscale.services.search import QUERY_MAX, TERMS_MAX
@@ -21,6 +21,7 @@ from todoscale.services.search import QUERY_MAX, TERMS_MAX
 bp = Blueprint("openapi", __name__)
 
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+_DEFAULT_MAX_ROWS = Settings.model_fields["IMPORT_MAX_ROWS"].default
 
 _SWAGGER_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 
@@ -261,7 +262,7 @@ def _job_paths() -> dict[str, Any]:
                         "format": "binary",
                         "description": "A CSV or JSON file as an export wrote it: at most "
                         f"{MAX_IMPORT_BYTES} bytes and TODOSCALE_IMPORT_MAX_ROWS rows "
-                        f"({Config.IMPORT_MAX_ROWS:,} unless configured); more is 413 or 422",
+                        f"({_DEFAULT_MAX_ROWS:,} unless configured); more is 413 or 422",
                     },
                     "list_id": {
                         "type": "string",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from todoscale.config import load_config
+from todoscale.config import instance_folder, load_config
 from todoscale.deploy import cluster as local
 from todoscale.deploy.servers import SERVERS
 
@@ -17,7 +17,7 @@ def _folder() -> Path:
 
 
 def _instance_path() -> Path:
-    return Path(os.path.abspath(load_config()["INSTANCE_PATH"] or "instance"))
+    return Path(instance_folder(load_config()))
 
 
 def _database_note(instances: int) -> str | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from celery import Celery
 
+from todoscale.config import VARIABLES, load_config
 from todoscale.deploy import servers
 from todoscale.deploy.cluster import (
     CELERY_OPTIONS,
@@ -54,8 +55,8 @@ def declare_queues(celery_app: Celery, config: Mapping[str, Any]) -> None:
 
 def socketio_port(environ: Mapping[str, str]) -> int:
     """The Socket.IO service's port: TODOSCALE_SOCKETIO_PORT, else the HTTP port + 1."""
-    given = environ.get("TODOSCALE_SOCKETIO_PORT")
-    return int(given) if given else servers.bind_address(environ)[1] + 1
+    given: int | None = load_config(environ)["SOCKETIO_PORT"]
+    return given if given else servers.bind_address(environ)[1] + 1
 
 
 def supervisord_config(
@@ -65,9 +66,9 @@ def supervisord_config(
     run = folder(instance_path)
     host, _ = servers.bind_address(environ)
     port = str(socketio_port(environ))
-    shared = {"TODOSCALE_SOCKETIO_PORT": port}
+    shared = {VARIABLES["SOCKETIO_PORT"]: port}
     web = program_section("web", servers.granian_argv(environ, run), shared, "/dev/stdout")
-    live_bind = servers.bind_spec({"TODOSCALE_BIND": f"{host}:{port}"})
+    live_bind = servers.bind_spec({VARIABLES["BIND"]: f"{host}:{port}"})
     live = program_section(
         "socketio",
         servers.socketio_argv(live_bind, graceful_timeout=5),

@@ -1,11 +1,13 @@
-"""gunicorn settings for todoscale; every value can be overridden by environment variables."""
+"""gunicorn settings for todoscale: the server's `TODOSCALE_*` settings come from `load_config`."""
 
 import multiprocessing
 import os
 import re
 import sys
 
-# gevent by variable or on the command line (`-k gevent`, as the Socket.IO service runs).
+# gevent by variable or on the command line (`-k gevent`, as the Socket.IO service runs). The
+# variable is read here, not through `load_config`: importing todoscale.config (pydantic)
+# already loads `socket` and `threading`, which gevent must patch first.
 _GEVENT = os.environ.get("TODOSCALE_WORKER_CLASS") == "gevent" or bool(
     re.search(r"(^| )(-k|--worker-class)[ =]gevent( |$)", " ".join(sys.argv[1:]))
 )
@@ -18,15 +20,21 @@ if _GEVENT:
 
     monkey.patch_all()
 
-from todoscale.config import load_config, metrics_root  # noqa: E402
+from todoscale.config import ConfigurationError, load_config, metrics_root  # noqa: E402
 from todoscale.deploy.servers import GunicornLogger, bind_spec, log_config  # noqa: E402
 from todoscale.ops import groups  # noqa: E402  (the standard library only: see its docstring)
 
-bind = bind_spec(os.environ)
-workers = int(os.environ.get("TODOSCALE_WORKERS") or 2 * multiprocessing.cpu_count() + 1)
+try:
+    _settings = load_config()
+    bind = bind_spec(os.environ)
+except (ConfigurationError, ValueError) as exc:
+    # A message saying which variable to fix, not gunicorn's "Failed to read config file"
+    # and a traceback (SystemExit passes through gunicorn's handler).
+    sys.exit(f"todoscale: {exc}")
+workers = _settings["WORKERS"] or 2 * multiprocessing.cpu_count() + 1
 # sync, gthread or gevent (the Socket.IO service: one gevent worker holds every connection).
-worker_class = "gevent" if _GEVENT else os.environ.get("TODOSCALE_WORKER_CLASS", "sync")
-threads = int(os.environ.get("TODOSCALE_THREADS") or 1)
+worker_class = "gevent" if _GEVENT else _settings["WORKER_CLASS"]
+threads = _settings["THREADS"]
 # gevent: each open WebSocket is a connection; leave room for HTTP beside thousands of them.
 worker_connections = 10_000
 # A listen queue deep enough for the 1000-connection benchmark.
@@ -43,7 +51,7 @@ max_requests_jitter = 1_000
 accesslog = None
 errorlog = "-"
 logger_class = GunicornLogger
-logconfig_dict = log_config(os.environ.get("TODOSCALE_LOG_LEVEL", "INFO"))
+logconfig_dict = log_config(_settings["LOG_LEVEL"])
 proc_name = "todoscale"
 
 if _GEVENT:
@@ -63,8 +71,8 @@ if _GEVENT:
 # configuration loads (gunicorn names this module `__config__`), so before the app is
 # imported even with --preload and before any worker exists.
 if __name__ == "__config__" and groups.current_group() is None:
-    _role = "socketio" if os.environ.get("TODOSCALE_REALTIME") == "serve" else "web"
-    groups.start_group(metrics_root(load_config()), groups.group_name(_role, bind), os.environ)
+    _role = "socketio" if _settings["REALTIME"] == "serve" else "web"
+    groups.start_group(metrics_root(_settings), groups.group_name(_role, bind), os.environ)
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -1,4 +1,8 @@
-"""The command lines of the HTTP servers `todoscale serve` can run: granian or gunicorn."""
+"""The command lines of the HTTP servers `todoscale serve` can run: granian or gunicorn.
+
+Their settings (`TODOSCALE_BIND`, `TODOSCALE_WORKERS`, ...) are read through `load_config`,
+like the app's: each function takes the environment they come from.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.glogging import Logger
+
+from todoscale.config import VARIABLES, load_config
 
 # Inside the package, so that an installed wheel (not only a checkout) can serve with it.
 GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
@@ -48,10 +54,14 @@ class GunicornLogger(Logger):
 
 def bind_address(environ: Mapping[str, str]) -> tuple[str, int]:
     """Host and port from TODOSCALE_BIND, else 127.0.0.1 and $PORT (8000)."""
-    bind = environ.get("TODOSCALE_BIND") or f"127.0.0.1:{environ.get('PORT', '8000')}"
+    return _bind(load_config(environ), environ)
+
+
+def _bind(settings: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[str, int]:
+    bind = settings["BIND"] or f"127.0.0.1:{environ.get('PORT', '8000')}"
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"TODOSCALE_BIND={bind!r} is not host:port, e.g. 127.0.0.1:8000")
+        raise ValueError(f"{VARIABLES['BIND']}={bind!r} is not host:port, e.g. 127.0.0.1:8000")
     return host.strip("[]"), int(port)
 
 
@@ -63,10 +73,11 @@ def bind_spec(environ: Mapping[str, str]) -> str:
 
 def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
     """granian's WSGI server: one worker per core, each running the app on blocking threads."""
-    host, port = bind_address(environ)
+    settings = load_config(environ)
+    host, port = _bind(settings, environ)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / "granian-logging.json"
-    log_file.write_text(json.dumps(log_config(environ.get("TODOSCALE_LOG_LEVEL", "INFO"))))
+    log_file.write_text(json.dumps(log_config(settings["LOG_LEVEL"])))
     return [
         sys.executable,
         "-m",
@@ -79,9 +90,9 @@ def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
         "--port",
         str(port),
         "--workers",
-        environ.get("TODOSCALE_WORKERS") or str(os.cpu_count() or 1),
+        str(settings["WORKERS"] or os.cpu_count() or 1),
         "--blocking-threads",
-        environ.get("TODOSCALE_BLOCKING_THREADS") or "4",
+        str(settings["BLOCKING_THREADS"]),
         "--backlog",
         "2048",
         "--respawn-failed-workers",
@@ -102,7 +113,7 @@ def gunicorn_argv(config_path: str | None) -> list[str]:
 # What makes a gunicorn process the Socket.IO service: it serves /socket.io/ (and the whole
 # app, so `todoscale run` needs no other web server) from one gevent worker, which holds every
 # connection: Socket.IO's state lives in that process.
-SOCKETIO_ENV = {"TODOSCALE_REALTIME": "serve", "TODOSCALE_WORKER_CLASS": "gevent"}
+SOCKETIO_ENV = {VARIABLES["REALTIME"]: "serve", VARIABLES["WORKER_CLASS"]: "gevent"}
 
 
 def socketio_argv(bind: str, graceful_timeout: int = 10) -> list[str]:

@@ -308,9 +308,11 @@ def write_files(plan: Plan) -> None:
     _conf(folder).write_text(supervisord_config(plan))
 
 
-def _supervisorctl(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _supervisorctl(
+    folder: Path, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(_conf(folder)), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def supervisord_pid(folder: Path) -> int | None:
@@ -384,7 +386,7 @@ def up(plan: Plan, timeout: float = 90.0) -> None:
     missing = _wait_ready(urls, timeout)
     if missing:
         report = status(folder)
-        down(folder)
+        down(folder, timeout=10)  # nothing has served yet: no need for a long grace
         raise ClusterError(
             f"the cluster did not become ready ({', '.join(missing)} never answered);\n"
             f"{report}\nlogs: {folder / 'logs'}"
@@ -477,15 +479,18 @@ def down(folder: Path, timeout: float = 60.0) -> list[int]:
     started = _session_members(sid)
     if not started:
         return []
+    deadline = time.monotonic() + timeout
     stopping = False
     if alive(sid):
         with contextlib.suppress(subprocess.TimeoutExpired):
-            stopping = _supervisorctl(folder, "shutdown").returncode == 0
-    if not stopping:  # supervisord cannot be asked (not listening yet, or gone)
+            # Every program at once (supervisord's shutdown alone stops one after another).
+            _supervisorctl(folder, "stop", "all", timeout=timeout)
+            left = max(1.0, deadline - time.monotonic())
+            stopping = _supervisorctl(folder, "shutdown", timeout=left).returncode == 0
+    if not stopping:  # supervisord cannot be asked (not listening yet, or gone), or is slow
         for pid in started:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _session_members(sid):
         time.sleep(0.2)
     # Whatever outlived a clean shutdown is killed by id, supervisord first (it would

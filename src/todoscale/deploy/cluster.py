@@ -485,8 +485,8 @@ def down(folder: Path, timeout: float = 60.0) -> list[int]:
         with contextlib.suppress(subprocess.TimeoutExpired):
             # Every program at once (supervisord's shutdown alone stops one after another).
             _supervisorctl(folder, "stop", "all", timeout=timeout)
-            left = max(1.0, deadline - time.monotonic())
-            stopping = _supervisorctl(folder, "shutdown", timeout=left).returncode == 0
+            grace = max(1.0, deadline - time.monotonic())
+            stopping = _supervisorctl(folder, "shutdown", timeout=grace).returncode == 0
     if not stopping:  # supervisord cannot be asked (not listening yet, or gone), or is slow
         for pid in started:
             with contextlib.suppress(ProcessLookupError):

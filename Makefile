@@ -102,17 +102,23 @@ pytest: $(VENV)/.dev-installed
 	cat $(PASS_LOGS)/pytest-postgres.log; verdict PostgreSQL $$postgres; \
 	[ $$sqlite = 0 ] && [ $$postgres = 0 ]
 
+# The suite's temporary folders (SQLite files, local queues, instance folders, logs) in RAM
+# where the machine has /dev/shm: SQLite's commits then wait for no disk (twice as fast here
+# on a busy disk). One folder per checkout and pass; pytest empties it when the pass starts.
+CHECKOUT_ID := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+BASETEMP = $(if $(wildcard /dev/shm),--basetemp=/dev/shm/todoscale-$(CHECKOUT_ID)-$(1))
+
 # --cov-branch is also pyproject's setting; saying it here hands it to the subprocesses the
 # suite starts (workers, servers) in other folders, so their coverage data combines.
 pytest-sqlite: $(VENV)/.dev-installed
 	@echo "== test suite on SQLite =="
-	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) \
-		$(BIN)/pytest --cov --cov-branch --cov-report=term:skip-covered $(PYTEST_ARGS)
+	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,sq) \
+		--cov --cov-branch --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 pytest-postgres: $(VENV)/.dev-installed
 	@echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="
 	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) TODOSCALE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-		$(BIN)/pytest $(PYTEST_ARGS)
+		$(BIN)/pytest $(call BASETEMP,pg) $(PYTEST_ARGS)
 
 CHAOS_TESTS := tests/chaos tests/realtime/test_removal_race.py tests/test_access_matrix.py
 CHAOS_FIGURES := artifacts/chaos-figures.jsonl

@@ -47,7 +47,7 @@ run: $(VENV)/.run-installed
 	$(BIN)/todoscale run
 
 ## test: lint, type checks, import contracts, the vulnerability audit, then the suite on SQLite
-## and on PostgreSQL
+## and on PostgreSQL (both passes at once)
 test: lint typecheck contracts audit pytest
 
 lint: $(VENV)/.dev-installed
@@ -78,17 +78,47 @@ audit: $(VENV)/.dev-installed
 		echo "   (nothing was audited; run make audit where pypi.org answers)"; \
 	fi
 
-pytest: pytest-sqlite pytest-postgres
+# Each pass has a Redis database of its own: the passes run at the same time, and the bench
+# empties the one it is given. The PostgreSQL pass's is TODOSCALE_TEST_REDIS_URL when it is set.
+TEST_REDIS_URL ?= $(or $(TODOSCALE_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
+TEST_SQLITE_REDIS_URL ?= redis://127.0.0.1:6379/14
+PASS_LOGS := artifacts
+
+# The two passes at once: most of either is spent waiting for real servers to start (two
+# cores are enough for both). Each pass's whole output is shown when both are done, under
+# its name, followed by its verdict.
+pytest: $(VENV)/.dev-installed
+	@mkdir -p $(PASS_LOGS)
+	@echo "== test suite on SQLite and on PostgreSQL at once; follow them with" \
+		"tail -f $(PASS_LOGS)/pytest-sqlite.log $(PASS_LOGS)/pytest-postgres.log =="
+	@$(MAKE) --no-print-directory pytest-sqlite > $(PASS_LOGS)/pytest-sqlite.log 2>&1 & \
+	sqlite=$$!; \
+	$(MAKE) --no-print-directory pytest-postgres > $(PASS_LOGS)/pytest-postgres.log 2>&1; \
+	postgres=$$?; \
+	wait $$sqlite; sqlite=$$?; \
+	verdict() { if [ "$$2" = 0 ]; then echo "== $$1 pass: passed =="; \
+		else echo "== $$1 pass: FAILED (exit $$2; its failures are listed just above) =="; fi; }; \
+	cat $(PASS_LOGS)/pytest-sqlite.log; verdict SQLite $$sqlite; \
+	cat $(PASS_LOGS)/pytest-postgres.log; verdict PostgreSQL $$postgres; \
+	[ $$sqlite = 0 ] && [ $$postgres = 0 ]
+
+# The suite's temporary folders (SQLite files, local queues, instance folders, logs) in RAM
+# where the machine has /dev/shm: SQLite's commits then wait for no disk (twice as fast here
+# on a busy disk). One folder per checkout and pass; pytest empties it when the pass starts.
+CHECKOUT_ID := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+BASETEMP = $(if $(wildcard /dev/shm),--basetemp=/dev/shm/todoscale-$(CHECKOUT_ID)-$(1))
 
 # --cov-branch is also pyproject's setting; saying it here hands it to the subprocesses the
 # suite starts (workers, servers) in other folders, so their coverage data combines.
 pytest-sqlite: $(VENV)/.dev-installed
 	@echo "== test suite on SQLite =="
-	$(BIN)/pytest --cov --cov-branch --cov-report=term:skip-covered $(PYTEST_ARGS)
+	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,sq) \
+		--cov --cov-branch --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 pytest-postgres: $(VENV)/.dev-installed
 	@echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="
-	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
+	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) TODOSCALE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+		$(BIN)/pytest $(call BASETEMP,pg) $(PYTEST_ARGS)
 
 CHAOS_TESTS := tests/chaos tests/realtime/test_removal_race.py tests/test_access_matrix.py
 CHAOS_FIGURES := artifacts/chaos-figures.jsonl

@@ -21,6 +21,13 @@ def _add(page: Any, title: str) -> None:
         page.get_by_label("Title").press("Enter")
 
 
+def _follow(page: Any, name: str) -> None:
+    """Click the link `name` and wait until the page it leads to has loaded (a click waits
+    only for the navigation to begin: on a busy machine the old page was read, empty)."""
+    with page.expect_navigation():
+        page.get_by_role("link", name=name).click()
+
+
 def _titles(page: Any) -> list[str]:
     return [text.strip() for text in page.locator(".todo-title").all_inner_texts()]
 
@@ -79,12 +86,12 @@ def test_the_journey(live_server, browser, screenshots):
         for n in range(1, 26):
             _add(page, f"Chore {n:02}")
         assert _titles(page) == [f"Chore {n:02}" for n in range(25, 15, -1)]
-        page.get_by_role("link", name="Older").click()
+        _follow(page, "Older")
         assert _titles(page) == [f"Chore {n:02}" for n in range(15, 5, -1)]
-        page.get_by_role("link", name="Older").click()
+        _follow(page, "Older")
         assert _titles(page) == [f"Chore {n:02}" for n in range(5, 0, -1)]
         expect(page.get_by_role("link", name="Older")).to_have_count(0)
-        page.get_by_role("link", name="Newer").click()
+        _follow(page, "Newer")
         assert _titles(page) == [f"Chore {n:02}" for n in range(15, 5, -1)]
 
         # Share it with bob, who sees it in his own browser.

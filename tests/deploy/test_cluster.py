@@ -9,6 +9,7 @@ when a test fails.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -485,3 +486,77 @@ def test_a_given_redis_is_used_and_the_cluster_runs_none_of_its_own(tmp_path, re
 
 def _limit_keys(store: redis.Redis, host: int) -> list[bytes]:
     return list(store.scan_iter(f"LIMITS:LIMITER/todoscale/127.0.0.{host}/*"))
+
+
+def _processes_of(folder: Path) -> list[int]:
+    """Every live process that names `folder` in its command line or its environment."""
+    mark = str(folder).encode()
+    found = []
+    for pid, fields in local.processes():
+        if pid == os.getpid() or fields[0] == "Z":
+            continue
+        try:
+            seen = (
+                Path(f"/proc/{pid}/cmdline").read_bytes()
+                + Path(f"/proc/{pid}/environ").read_bytes()
+            )
+        except OSError:
+            continue
+        if mark in seen:
+            found.append(pid)
+    return found
+
+
+def _plan(folder: Path) -> local.Plan:
+    """Two gunicorn instances on SQLite, the cluster's own Redis, on free ports."""
+    for tool in ("nginx", "redis-server"):
+        require(tool)
+    env = {
+        "TODOSCALE_ENV": "development",
+        "TODOSCALE_DATABASE_URL": f"sqlite:///{folder / 'cluster.db'}",
+    }
+    return local.Plan(
+        instance_path=folder, port=free_port_run(2), server="gunicorn", workers=2, env=env
+    )
+
+
+def _assert_nothing_left(folder: Path) -> None:
+    """No process names `folder` (after a grace of 10 s); whatever is left is killed, by
+    session (nginx's workers name no folder), leader first."""
+    left = _processes_of(folder)
+    deadline = time.monotonic() + 10
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = _processes_of(folder)
+    if not left:
+        return
+    described = [Path(f"/proc/{pid}/cmdline").read_bytes()[:80] for pid in left]
+    sessions = {int(fields[3]) for pid, fields in local.processes() if pid in left}
+    for pid, fields in sorted(local.processes(), key=lambda item: item[0] not in sessions):
+        if int(fields[3]) in sessions:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    pytest.fail(f"{len(left)} processes of the cluster outlived it: {described}")
+
+
+def test_an_up_that_gives_up_leaves_no_process_behind(tmp_path):
+    # `up` gives up at once: supervisord may not have written its pid file yet, and every
+    # program is still starting.
+    plan = _plan(tmp_path)
+    try:
+        with pytest.raises(local.ClusterError, match="did not become ready"):
+            local.up(plan, timeout=0)
+    finally:
+        _assert_nothing_left(tmp_path)
+
+
+def test_down_stops_programs_still_starting_when_supervisord_is_slow_to_stop(tmp_path):
+    # On a loaded machine supervisord's own shutdown outlasts `down`'s patience (it stops
+    # its programs one after another): what `down` kills then must include the programs
+    # that supervisord had not reported running, and whatever they forked since.
+    plan = _plan(tmp_path)
+    local.start(plan)
+    try:
+        local.down(plan.folder, timeout=1)
+    finally:
+        _assert_nothing_left(tmp_path)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import kombu
 import kombu.exceptions
@@ -19,7 +22,17 @@ AMQP_URL = os.environ.get("TODOSCALE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0
 
 
 @pytest.fixture
-def amqp_app(app: Flask) -> Iterator[Flask]:
+def rabbitmq_turn() -> Iterator[None]:
+    """This machine's runs of the suite take turns at RabbitMQ: its queue on vhost "/" is one
+    for all of them (`make test` runs the SQLite and PostgreSQL passes at once), and a worker
+    of one run would take the other's messages."""
+    with (Path(tempfile.gettempdir()) / "todoscale-test-rabbitmq.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture
+def amqp_app(app: Flask, rabbitmq_turn: None) -> Iterator[Flask]:
     """An app on the suite's database whose broker is RabbitMQ; skipped when none answers."""
     try:
         with kombu.Connection(AMQP_URL, connect_timeout=2) as connection:

@@ -308,9 +308,11 @@ def write_files(plan: Plan) -> None:
     _conf(folder).write_text(supervisord_config(plan))
 
 
-def _supervisorctl(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _supervisorctl(
+    folder: Path, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(_conf(folder)), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def supervisord_pid(folder: Path) -> int | None:
@@ -375,7 +377,24 @@ def _wait_ready(urls: list[str], timeout: float) -> list[str]:
 
 
 def up(plan: Plan, timeout: float = 90.0) -> None:
-    """Migrate once, write the configuration, start supervisord, wait for every instance."""
+    """Migrate once, write the configuration, start supervisord, wait for every instance;
+    stop everything again when they do not all answer within `timeout`."""
+    folder = plan.folder
+    start(plan)
+    urls = [f"http://127.0.0.1:{port}/healthz" for port in plan.app_ports + plan.socketio_ports]
+    urls.append(f"http://{plan.host}:{plan.port}/healthz")
+    missing = _wait_ready(urls, timeout)
+    if missing:
+        report = status(folder)
+        down(folder, timeout=10)  # nothing has served yet: no need for a long grace
+        raise ClusterError(
+            f"the cluster did not become ready ({', '.join(missing)} never answered);\n"
+            f"{report}\nlogs: {folder / 'logs'}"
+        )
+
+
+def start(plan: Plan) -> None:
+    """Migrate once, write the configuration and start supervisord (it starts the rest)."""
     folder = plan.folder
     if supervisord_pid(folder) is not None:
         raise ClusterError(f"a cluster is already running from {folder}: `todoscale cluster down`.")
@@ -397,16 +416,6 @@ def up(plan: Plan, timeout: float = 90.0) -> None:
     )
     if done.returncode != 0:
         raise ClusterError(f"supervisord did not start:\n{done.stdout}{done.stderr}")
-    urls = [f"http://127.0.0.1:{port}/healthz" for port in plan.app_ports + plan.socketio_ports]
-    urls.append(f"http://{plan.host}:{plan.port}/healthz")
-    missing = _wait_ready(urls, timeout)
-    if missing:
-        report = status(folder)
-        down(folder)
-        raise ClusterError(
-            f"the cluster did not become ready ({', '.join(missing)} never answered);\n"
-            f"{report}\nlogs: {folder / 'logs'}"
-        )
 
 
 def processes() -> Iterator[tuple[int, list[str]]]:
@@ -427,20 +436,72 @@ def group_members(pgid: int) -> list[int]:
     return [pid for pid, fields in processes() if int(fields[2]) == pgid and fields[0] != "Z"]
 
 
+def _session_members(sid: int) -> list[int]:
+    """The live processes of session `sid`: a daemonized supervisord leads one, and every
+    program it starts stays in it (each in a process group of its own)."""
+    return [pid for pid, fields in processes() if int(fields[3]) == sid and fields[0] != "Z"]
+
+
+def _runs_supervisord_of(pid: int, folder: Path) -> bool:
+    """Whether process `pid` is `supervisord -c <folder>/supervisord.conf`."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    wanted = ["supervisor.supervisord", "-c", str(_conf(folder))]
+    return any(argv[i : i + 3] == wanted for i in range(len(argv)))
+
+
+def _supervisord_session(folder: Path) -> int | None:
+    """The session id of the folder's supervisord: the pid in its pid file, even when it has
+    died (its programs keep the id, and the kernel gives no new process a pid that still
+    names a session), else the live `supervisord -c <folder>/supervisord.conf` (it writes
+    the pid file only after it has detached from `up`)."""
+    try:
+        pid = int((folder / "supervisord.pid").read_text().strip())
+    except (OSError, ValueError):
+        pid = 0
+    if pid and (not alive(pid) or _runs_supervisord_of(pid, folder)):
+        return pid
+    return next((pid for pid, _ in processes() if _runs_supervisord_of(pid, folder)), None)
+
+
 def down(folder: Path, timeout: float = 60.0) -> list[int]:
-    """Stop supervisord and every program it ran, by process id; return the pids stopped."""
-    supervisor = supervisord_pid(folder)
-    if supervisor is None:
+    """Stop supervisord and every program it ran, by process id; return the pids stopped.
+
+    Every process of supervisord's session counts, whatever supervisord says of it: a program
+    still starting or restarting, a server's workers forked later, a cluster whose `up` gave
+    up before supervisord had written its pid file.
+    """
+    sid = _supervisord_session(folder)
+    if sid is None:
         return []
-    groups = list(program_pids(folder).values())
-    started = [supervisor, *(pid for pgid in groups for pid in group_members(pgid))]
-    _supervisorctl(folder, "shutdown")
+    started = _session_members(sid)
+    if not started:
+        return []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(alive(pid) for pid in started):
+    stopping = False
+    if alive(sid):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            # Every program at once (supervisord's shutdown alone stops one after another).
+            _supervisorctl(folder, "stop", "all", timeout=timeout)
+            grace = max(1.0, deadline - time.monotonic())
+            stopping = _supervisorctl(folder, "shutdown", timeout=grace).returncode == 0
+    if not stopping:  # supervisord cannot be asked (not listening yet, or gone), or is slow
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    while time.monotonic() < deadline and _session_members(sid):
         time.sleep(0.2)
-    # Whatever outlived a clean shutdown is killed, by the ids recorded above.
-    for pid in started:
-        if alive(pid):
+    # Whatever outlived a clean shutdown is killed by id, supervisord first (it would
+    # restart the others), until its session is empty.
+    for _ in range(10):
+        left = _session_members(sid)
+        if not left:
+            break
+        started += [pid for pid in left if pid not in started]
+        for pid in sorted(left, key=lambda pid: pid != sid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
     return started

@@ -238,6 +238,11 @@ class Settings(BaseModel):
     """
     METRICS_LOOPBACK: Bool = Field(True, json_schema_extra=shown("1, except in production"))
     """Let clients on loopback read `/metrics` without credentials (the embedded default)."""
+    OBSERVE: Bool = True
+    """The always-on per-request layer: request metrics by route, in-flight requests, SQL
+    counting, the console's per-route statistics, slow-request lines and on-demand profiles.
+    0 turns it off (event counters, /proc and job figures stay on `/metrics`).
+    """
     SLOW_REQUEST_MS: float = 500.0
     """A request slower than this writes a `slow request` log line with its SQL count and time."""
     OTEL_ENDPOINT: str | None = Field(None, json_schema_extra=shown("unset (no tracing)"))

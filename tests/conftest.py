@@ -4,6 +4,7 @@ TODOSCALE_TEST_DATABASE_URL, every table emptied after each test."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import os
 import shutil
@@ -26,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tests.workers import Worker, purge_queue
-from todoscale import create_app
+from todoscale import create_app, realtime
 from todoscale.extensions import db
 from todoscale.models import crypto
 
@@ -140,6 +141,27 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
         with app.app_context():
             db.session.remove()  # its connection back to the pool, which dispose closes
             db.engine.dispose()
+
+
+@contextlib.contextmanager
+def serving(app: Flask, folder: Path, **overrides: Any) -> Iterator[Flask]:
+    """An app on `app`'s database that serves Socket.IO in-process (threading mode), as
+    `make run`'s Socket.IO service does; its background task stopped and its engine
+    disposed after."""
+    serving = create_app(
+        {
+            "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(folder),
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REALTIME": "serve",
+            **overrides,
+        }
+    )
+    yield serving
+    assert realtime.stop(serving), "the serving app's recheck task did not end"
+    with serving.app_context():
+        db.session.remove()  # its connection back to the pool, which dispose closes
+        db.engine.dispose()
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
 
 from tests.chaos.figures import database_kind, report, scale
+from tests.conftest import serving
 from tests.web.conftest import WebUser, csrf_token
-from todoscale import create_app
 from todoscale.extensions import db, socketio
 from todoscale.models import ApiToken, Notification, User
 from todoscale.services import jobs, lists, todos
@@ -163,17 +163,8 @@ REFUSED = {401, 403, 404}
 @pytest.fixture
 def serving_app(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The app as `make run` serves it (Socket.IO on), on the suite's database."""
-    serving = create_app(
-        {
-            "ENV_NAME": "testing",
-            "INSTANCE_PATH": str(tmp_path_factory.mktemp("matrix")),
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REALTIME": "serve",
-        }
-    )
-    yield serving
-    with serving.app_context():
-        db.engine.dispose()
+    with serving(app, tmp_path_factory.mktemp("matrix")) as served:
+        yield served
 
 
 def routes(app: Flask) -> set[tuple[str, str]]:

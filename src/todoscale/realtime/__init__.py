@@ -74,6 +74,14 @@ def init_app(app: Flask) -> None:
     connect_receivers()
 
 
+def stop(app: Flask, timeout: float = 5.0) -> bool:
+    """End what serving started in the background for `app` (the connections' re-check);
+    whether it ended within `timeout` seconds. A serving process never needs it: it serves
+    until it exits."""
+    recheck: Recheck | None = app.extensions.get(RECHECK_EXTENSION)
+    return recheck is None or recheck.stop(timeout)
+
+
 def _serve(app: Flask, url: str | None) -> Emitter:
     # gevent is installed everywhere, so Engine.IO's auto-detection would pick it even in an
     # unpatched process: say which, from whether this process was monkey-patched.

@@ -34,6 +34,8 @@ class Recheck:
         self._server = server
         self._lock = threading.Lock()
         self._started = False
+        self._stopping = threading.Event()
+        self._ended = threading.Event()
         # sid -> (bearer token, web session token): what each connection logged in with.
         self.credentials: dict[str, tuple[str | None, str | None]] = {}
 
@@ -42,16 +44,29 @@ class Recheck:
         self.credentials[sid] = (token, session_token)
 
     def start_once(self) -> None:
-        """Start re-checking, unless already started."""
+        """Start re-checking, unless already started (or stopped)."""
         with self._lock:
-            if not self._started:
+            if not self._started and not self._stopping.is_set():
                 self._started = True
                 self._server.start_background_task(self._run)
 
+    def stop(self, timeout: float) -> bool:
+        """End the task (a serving process runs it for life; an app that stops serving, as a
+        test's does, must end it); whether it had ended within `timeout` seconds."""
+        with self._lock:
+            self._stopping.set()
+            if not self._started:
+                return True
+        return self._ended.wait(timeout)
+
     def _run(self) -> None:
-        interval = float(self._app.config["SOCKETIO_RECHECK_SECONDS"])
-        while True:
-            self._server.sleep(interval)
+        try:
+            self._recheck_until_stopped(float(self._app.config["SOCKETIO_RECHECK_SECONDS"]))
+        finally:
+            self._ended.set()
+
+    def _recheck_until_stopped(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
             try:
                 with self._app.app_context():
                     closed = close_dead_connections(self._server, self.credentials)

@@ -10,9 +10,9 @@ import time
 import urllib.request
 
 from tests.conftest import skip_or_fail
-from todoscale.deploy.cluster import free_port_run
+from todoscale.deploy.cluster import free_port_run, free_ports_at
 
-__all__ = ["free_port_run", "require", "stop_group", "wait_for"]
+__all__ = ["free_port_run", "free_ports_at", "require", "stop_group", "wait_for"]
 
 
 def wait_for(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:

@@ -34,7 +34,7 @@ import socketio
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.deploy.helpers import free_port_run, require
+from tests.deploy.helpers import free_ports_at, require
 from tests.deploy.test_nginx_config import make_certificate
 from todoscale.bench import load as wrk
 from todoscale.deploy import cluster as local
@@ -124,7 +124,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("cluster")
     cert, key = make_certificate(tmp)
     database_url, database = _cluster_database(tmp)
-    first = free_port_run(4)
+    first = _free_cluster_port(2, tls=True)
     env = {
         "TODOSCALE_INSTANCE_PATH": str(tmp),
         "TODOSCALE_ENV": "development",
@@ -448,7 +448,7 @@ def test_a_given_redis_is_used_and_the_cluster_runs_none_of_its_own(tmp_path, re
     # their own in TODOSCALE_REDIS_URL. The smallest cluster: one instance, one worker each.
     require("nginx")
     database_url, database = _cluster_database(tmp_path, "cluster_redis")
-    first = free_port_run(2)
+    first = _free_cluster_port(1, own_redis=False)
     env = {
         "TODOSCALE_INSTANCE_PATH": str(tmp_path),
         "TODOSCALE_ENV": "development",
@@ -507,6 +507,18 @@ def _processes_of(folder: Path) -> list[int]:
     return found
 
 
+def _free_cluster_port(instances: int, *, tls: bool = False, own_redis: bool = True) -> int:
+    """A `--port` from which every port of the cluster is free now, laid out as `Plan` lays
+    it out (with `tls`: `--tls-port` next to it and `--app-port` after that). Checking the
+    first few only let the other engine's pass, running at the same time, hold a Socket.IO
+    or Redis port of the cluster (`port + 100`, `port + 200`)."""
+    probe = local.Plan(
+        Path(), 0, instances=instances, app_port=2 if tls else 1,
+        redis_url=None if own_redis else "redis://127.0.0.1:6379/0",
+    )  # fmt: skip
+    return free_ports_at([0, *([1] if tls else []), *probe.local_ports])
+
+
 def _plan(folder: Path) -> local.Plan:
     """Two gunicorn instances on SQLite, the cluster's own Redis, on free ports."""
     for tool in ("nginx", "redis-server"):
@@ -516,7 +528,7 @@ def _plan(folder: Path) -> local.Plan:
         "TODOSCALE_DATABASE_URL": f"sqlite:///{folder / 'cluster.db'}",
     }
     return local.Plan(
-        instance_path=folder, port=free_port_run(2), server="gunicorn", workers=2, env=env
+        instance_path=folder, port=_free_cluster_port(2), server="gunicorn", workers=2, env=env
     )
 
 
@@ -560,3 +572,16 @@ def test_down_stops_programs_still_starting_when_supervisord_is_slow_to_stop(tmp
         local.down(plan.folder, timeout=1)
     finally:
         _assert_nothing_left(tmp_path)
+
+
+def test_free_ports_are_free_at_every_offset_not_only_the_first(monkeypatch):
+    # A cluster listens at port, port + 1.., port + 100.. and port + 200: a base whose far
+    # ports are held by someone else must be passed over.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        bases = iter([taken - 100, taken + 1000])
+        monkeypatch.setattr(local.random, "randrange", lambda *_: next(bases))
+
+        assert free_ports_at([0, 100]) == taken + 1000

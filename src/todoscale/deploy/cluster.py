@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,27 +110,33 @@ def _find(tool: str, how: str) -> str:
 
 
 def free_port_run(count: int) -> int:
-    """The first of `count` consecutive ports all free on 127.0.0.1 right now.
+    """The first of `count` consecutive ports all free on 127.0.0.1 right now."""
+    return free_ports_at(range(count))
+
+
+def free_ports_at(offsets: Iterable[int]) -> int:
+    """A port P such that P + each of `offsets` is free on 127.0.0.1 right now.
 
     Chosen below Linux's ephemeral range (32768 and up), where the local ports of outgoing
     connections (other suites' load generators on a shared machine) could take one of them
     between this check and the server's bind.
     """
+    offsets = sorted(set(offsets))
     for _ in range(200):
-        first = random.randrange(20_000, 32_000 - count)
+        first = random.randrange(20_000, 32_000 - offsets[-1])
         socks = []
         try:
-            for port in range(first, first + count):
+            for offset in offsets:
                 sock = socket.socket()
                 socks.append(sock)
-                sock.bind(("127.0.0.1", port))
+                sock.bind(("127.0.0.1", first + offset))
         except OSError:
             continue
         finally:
             for sock in socks:
                 sock.close()
         return first
-    raise RuntimeError(f"found no {count} consecutive free ports")
+    raise RuntimeError(f"found no port P with P + {offsets} all free")
 
 
 def check_port_free(host: str, port: int, hint: str = "choose --port") -> None:

@@ -11,8 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from bench import embedded
 from todoscale.bench import procs
 from todoscale.bench import summary as report
@@ -42,20 +40,9 @@ def _postgres() -> str | None:
     return procs.fresh_postgres(POSTGRES_URL)
 
 
-def _redis() -> str | None:
-    """REDIS_URL when that Redis answers (emptied first), else None."""
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-        client.flushdb()
-        client.close()
-    except redis.RedisError:
-        return None
-    return REDIS_URL
-
-
 def _environment(instance: Path) -> tuple[dict[str, str], str]:
     env = {"TODOSCALE_INSTANCE_PATH": str(instance), "TODOSCALE_ENV": "development"}
-    database, cache = _postgres(), _redis()
+    database, cache = _postgres(), procs.fresh_redis(REDIS_URL)
     if database:
         env["TODOSCALE_DATABASE_URL"] = database
     if cache:

@@ -6,27 +6,19 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-import urllib.request
 
 from tests.conftest import skip_or_fail
-from todoscale.deploy.cluster import free_port_run, free_ports_at
+from todoscale.deploy.cluster import free_port_run, free_ports_at, wait_answer
 
 __all__ = ["free_port_run", "free_ports_at", "require", "stop_group", "wait_for"]
 
 
 def wait_for(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
     """Poll `url` until it answers 200; fail when the process exits or time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the server exited with {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
+    if wait_answer(url, proc, timeout):
+        return
+    if proc is not None and proc.poll() is not None:
+        raise AssertionError(f"the server exited with {proc.returncode} before answering")
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 

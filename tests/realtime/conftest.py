@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from flask import Flask
 
 from todoscale import create_app
 from todoscale.deploy import servers
+from todoscale.deploy.cluster import wait_answer
 from todoscale.extensions import db
 
 START_SECONDS = 30.0
@@ -66,15 +66,8 @@ class SocketServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
+        if wait_answer(f"{self.url}/healthz", self.proc, START_SECONDS):
+            return
         self.stop()
         raise RuntimeError(f"the Socket.IO server did not start:\n{self.log.read_text()[-3000:]}")
 

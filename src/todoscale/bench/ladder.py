@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from todoscale.bench import floors, load, procs, summary, workload
 from todoscale.bench.rungs import Case
 from todoscale.bench.setups import NEEDS_SERVICES, SETUPS, Context, Target
@@ -52,22 +50,11 @@ class Prepared:
     plans: dict[str, Any] = field(default_factory=dict)
 
 
-def _redis(url: str) -> str | None:
-    """`url` when that Redis answers (its database emptied first: the bench's own), else None."""
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        client.flushdb()
-        client.close()
-    except redis.RedisError:
-        return None
-    return url
-
-
 def _services(ctx: Context, options: Options, needed: bool) -> str | None:
     """Seed PostgreSQL when a chosen case needs it; return why it cannot be, or None."""
     if not needed:
         return None
-    ctx.redis_url = _redis(options.redis_url)
+    ctx.redis_url = procs.fresh_redis(options.redis_url)
     if ctx.redis_url is None:
         return f"Redis did not answer at {options.redis_url}"
     ctx.postgres_url = procs.fresh_postgres(options.postgres_url)

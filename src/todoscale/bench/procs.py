@@ -9,16 +9,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from todoscale.deploy.cluster import group_members, processes
+from todoscale.deploy.cluster import group_members, processes, wait_answer
 
 # The scripts of the Python running the bench (a venv's bin, or the installation's).
 BIN = Path(sys.executable).parent
@@ -97,16 +96,8 @@ class Server:
 
     def wait_ready(self, url: str, timeout: float = 60.0) -> None:
         """Poll `url` until it answers 200, or raise with the server's log."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
+        if wait_answer(url, self.proc, timeout):
+            return
         self.stop()
         raise RuntimeError(f"{self.name} did not become ready:\n{self.log.read_text()[-3000:]}")
 
@@ -151,6 +142,17 @@ def run(
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def fresh_redis(url: str) -> str | None:
+    """`url` when that Redis answers (its database emptied first: the bench's own), else None."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.flushdb()
+        client.close()
+    except redis.RedisError:
+        return None
+    return url
 
 
 def fresh_postgres(url: str) -> str | None:

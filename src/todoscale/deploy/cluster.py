@@ -365,18 +365,33 @@ def _migrate(env: Mapping[str, str]) -> None:
         raise ClusterError(f"migrating the database failed:\n{done.stdout}{done.stderr}")
 
 
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now (within 2 s)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def wait_answer(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> bool:
+    """Poll `url` until it answers 200 (True), or `proc` exits or `timeout` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        if answers(url):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _wait_ready(urls: list[str], timeout: float) -> list[str]:
     """Poll every URL until each answers 200; return those that never did."""
     waiting = list(urls)
     deadline = time.monotonic() + timeout
     while waiting and time.monotonic() < deadline:
-        for url in list(waiting):
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        waiting.remove(url)
-            except OSError:
-                pass
+        waiting = [url for url in waiting if not answers(url)]
         if waiting:
             time.sleep(0.3)
     return waiting

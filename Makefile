@@ -120,7 +120,8 @@ pytest-postgres: $(VENV)/.dev-installed
 	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) TODOSCALE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/pytest $(call BASETEMP,pg) $(PYTEST_ARGS)
 
-CHAOS_TESTS := tests/chaos tests/realtime/test_removal_race.py tests/test_access_matrix.py
+CHAOS_TESTS := tests/chaos tests/realtime/test_removal_race.py tests/test_access_matrix.py \
+	tests/web/test_hostile_forms.py
 CHAOS_FIGURES := artifacts/chaos-figures.jsonl
 
 ## chaos: the long versions of the fault, race and fuzzing tests (10,000 If-Match races, 60 s of

@@ -32,6 +32,25 @@ class Race:
 
 
 def _contender(
+    seat: int,
+    conn: Http,
+    races: list[Race],
+    start: threading.Barrier,
+    list_id: str,
+    failures: list[str],
+) -> None:
+    """Run this seat's races; a failure is recorded and breaks the group's barrier at once,
+    so the test names what went wrong instead of a contender waiting out the barrier."""
+    try:
+        _races(seat, conn, races, start, list_id)
+    except threading.BrokenBarrierError:
+        pass  # another seat of this group failed and said why
+    except Exception as exc:  # noqa: BLE001 - reported by the test
+        failures.append(f"seat {seat}: {type(exc).__name__}: {exc}")
+        start.abort()
+
+
+def _races(
     seat: int, conn: Http, races: list[Race], start: threading.Barrier, list_id: str
 ) -> None:
     for number, race in enumerate(races):
@@ -72,15 +91,15 @@ def test_concurrent_patches_with_one_if_match_lose_no_update(api_server: ApiServ
     )
     races = [Race() for _ in range(count)]
     threads = []
+    failures: list[str] = []
     started = time.monotonic()
     for group in range(GROUPS):
         mine = races[group::GROUPS]
         barrier = threading.Barrier(CONTENDERS)
         for seat in range(CONTENDERS):
             conn = api_server.http(alice if seat != 1 else bob)  # the owner and a member race
-            threads.append(
-                threading.Thread(target=_contender, args=(seat, conn, mine, barrier, shared["id"]))
-            )
+            seated = (seat, conn, mine, barrier, shared["id"], failures)
+            threads.append(threading.Thread(target=_contender, args=seated))
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -99,6 +118,7 @@ def test_concurrent_patches_with_one_if_match_lose_no_update(api_server: ApiServ
         f"0_in_{count}_races,_losers_412",
         held=lost == 0 and len(finished) == count and set(statuses) <= {200, 412},
     )
+    assert not failures, (failures, api_server.log_tail())
     assert len(finished) == count, f"{count - len(finished)} races did not finish"
     assert set(statuses) <= {200, 412}, statuses
     assert statuses[200] == count

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import re
+
+import pytest
+from flask import Blueprint, Flask
+
+import todoscale.api
+from todoscale.api import openapi
+from todoscale.api.operation import declared
+from todoscale.api.operation import operation as declare
 
 OPENAPI = "/api/v1/openapi.json"
 UNDOCUMENTED = {"/api/v1/openapi.json", "/api/v1/docs"}
@@ -129,3 +140,75 @@ def test_the_document_states_what_the_server_refuses(client):
     assert not re.search(schemas["TodoCreate"]["properties"]["notes"]["pattern"], "a\x00b")
     email = schemas["UserCreate"]["properties"]["email"]["pattern"]
     assert re.search(email, " Ann@Example.com ") and not re.search(email, "ann@example")
+
+
+def _declared_views():
+    """Every function of the todoscale.api modules that carries an @operation."""
+    views = set()
+    for module in pkgutil.iter_modules(todoscale.api.__path__, "todoscale.api."):
+        for value in vars(importlib.import_module(module.name)).values():
+            if inspect.isfunction(value) and declared(value) is not None:
+                views.add(value)
+    return views
+
+
+def test_the_api_routes_and_the_declared_operations_are_one_set(app):
+    """A route without its @operation, or an @operation on no route, cannot ship."""
+    routed = {
+        app.view_functions[rule.endpoint]
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/") and not rule.endpoint.startswith("api.openapi.")
+    }
+    undeclared = {view.__qualname__ for view in routed if declared(view) is None}
+
+    assert routed, "no API routes found"
+    assert undeclared == set()
+    assert _declared_views() == routed
+
+
+def test_a_route_without_an_operation_fails_the_document():
+    app = Flask(__name__)
+    api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+    @api.get("/things/<int:thing_id>")
+    @declare("One thing", ok=200, fails="404", security=None)
+    def thing(thing_id):
+        return {}
+
+    @api.delete("/things/<thing_id>")
+    def forget(thing_id):
+        return "", 204
+
+    api.register_blueprint(openapi.bp)
+    app.register_blueprint(api)
+
+    with pytest.raises(LookupError, match=r"/api/v1/things/<thing_id> \(api.forget\)"):
+        openapi.document(app, "/api/v1")
+    app.view_functions["api.forget"] = declare("Forget a thing", ok=204)(forget)
+    paths = openapi.document(app, "/api/v1")["paths"]
+
+    assert set(paths) == {"/things/{thing_id}"}
+    assert paths["/things/{thing_id}"]["get"]["parameters"] == [
+        {"name": "thing_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    ]
+    assert paths["/things/{thing_id}"]["get"]["security"] == []
+    assert set(paths["/things/{thing_id}"]["delete"]["responses"]) == {"204", "429"}
+    assert paths["/things/{thing_id}"]["delete"]["security"] == [{"bearer": []}]
+
+
+def test_each_operation_asks_for_the_credentials_it_documents(client):
+    """The document's `security` is what the route enforces: without credentials, a route
+    that names a scheme answers 401 challenging with it, and one that names none does not."""
+    document = client.get(OPENAPI).get_json()
+
+    for path, operations in document["paths"].items():
+        url = "/api/v1" + re.sub(r"\{[^}]+\}", "x", path)
+        for method, entry in operations.items():
+            response = client.open(url, method=method.upper())
+            schemes = [scheme for requirement in entry["security"] for scheme in requirement]
+            if schemes:
+                assert response.status_code == 401, (path, method)
+                challenge = response.headers["WWW-Authenticate"].split()[0].lower()
+                assert challenge in schemes, (path, method)
+            else:
+                assert response.status_code != 401, (path, method)

@@ -9,7 +9,9 @@ from flask.typing import ResponseReturnValue
 
 from todoscale.api.auth import current_user, token_required
 from todoscale.api.body import parse
-from todoscale.api.schemas import JobCreate, job_json
+from todoscale.api.operation import operation
+from todoscale.api.schemas import NO_NUL_PATTERN, JobCreate, JobRead, job_json
+from todoscale.config import Settings
 from todoscale.exceptions import PayloadTooLargeError, ValidationError
 from todoscale.services import jobs
 
@@ -21,6 +23,9 @@ def _accepted(data: dict[str, object]) -> ResponseReturnValue:
 
 
 @bp.post("/exports")
+@operation(
+    "Queue an export (CSV or JSON)", ok=202, out=JobRead, body=JobCreate, fails="401 404 422"
+)
 @token_required
 def export() -> ResponseReturnValue:
     """Queue an export; 202 with the job, whose `result_url` serves the file once done."""
@@ -31,6 +36,37 @@ def export() -> ResponseReturnValue:
 
 
 @bp.post("/imports")
+@operation(
+    "Queue an import of an export file",
+    ok=202,
+    out=JobRead,
+    body={
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "list_id"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "A CSV or JSON file as an export wrote it: at most "
+                        f"{jobs.MAX_IMPORT_BYTES} bytes and TODOSCALE_IMPORT_MAX_ROWS rows "
+                        f"({Settings.model_fields['IMPORT_MAX_ROWS'].default:,} unless "
+                        "configured); more is 413 or 422",
+                    },
+                    "list_id": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "pattern": NO_NUL_PATTERN,
+                        "description": "The list the rows go into (required)",
+                    },
+                },
+            }
+        }
+    },
+    fails="401 404 413 422",
+)
 @token_required
 def import_() -> ResponseReturnValue:
     """Queue an import of an export file (multipart `file`) into the list `list_id`."""
@@ -54,6 +90,7 @@ def import_() -> ResponseReturnValue:
 
 
 @bp.get("/jobs/<job_id>")
+@operation("One of the caller's jobs", ok=200, out=JobRead, fails="401 404")
 @token_required
 def get(job_id: str) -> ResponseReturnValue:
     """One of the caller's jobs."""
@@ -61,6 +98,12 @@ def get(job_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/jobs/<job_id>/result")
+@operation(
+    "An export's file",
+    ok=200,
+    out={"description": "The export file", "content": {"text/csv": {}, "application/json": {}}},
+    fails="401 404 409",
+)
 @token_required
 def result(job_id: str) -> ResponseReturnValue:
     """An export's file, as an attachment; 409 until the export has succeeded.

@@ -7,13 +7,22 @@ from flask.typing import ResponseReturnValue
 
 from todoscale.api.auth import current_user, token_required
 from todoscale.api.body import parse
-from todoscale.api.schemas import ListCreate, ListUpdate, MemberCreate, list_json
+from todoscale.api.operation import operation
+from todoscale.api.schemas import (
+    ListCollection,
+    ListCreate,
+    ListRead,
+    ListUpdate,
+    MemberCreate,
+    list_json,
+)
 from todoscale.services import lists
 
 bp = Blueprint("lists", __name__, url_prefix="/lists")
 
 
 @bp.get("")
+@operation("Lists the caller can see", ok=200, out=ListCollection, fails="401")
 @token_required
 def index() -> ResponseReturnValue:
     """Every list the caller owns or is a member of."""
@@ -21,6 +30,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("")
+@operation("Create a list", ok=201, out=ListRead, body=ListCreate, fails="401 422")
 @token_required
 def create() -> ResponseReturnValue:
     """Create a list."""
@@ -30,6 +40,7 @@ def create() -> ResponseReturnValue:
 
 
 @bp.get("/<list_id>")
+@operation("One list", ok=200, out=ListRead, fails="401 404")
 @token_required
 def get(list_id: str) -> ResponseReturnValue:
     """One list."""
@@ -37,6 +48,7 @@ def get(list_id: str) -> ResponseReturnValue:
 
 
 @bp.patch("/<list_id>")
+@operation("Rename a list", ok=200, out=ListRead, body=ListUpdate, fails="401 403 404 422")
 @token_required
 def update(list_id: str) -> ResponseReturnValue:
     """Rename a list (owner only)."""
@@ -45,6 +57,7 @@ def update(list_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/<list_id>")
+@operation("Delete a list and its todos", ok=204, fails="401 403 404 409")
 @token_required
 def delete(list_id: str) -> ResponseReturnValue:
     """Delete a list and its todos (owner only; never the default list)."""
@@ -53,6 +66,7 @@ def delete(list_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<list_id>/members")
+@operation("Share a list", ok=201, out=ListRead, body=MemberCreate, fails="401 403 404 409 422")
 @token_required
 def add_member(list_id: str) -> ResponseReturnValue:
     """Share a list with a user (owner only)."""
@@ -62,6 +76,9 @@ def add_member(list_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/<list_id>/members/<username>")
+@operation(
+    "Remove a member (409: the owner cannot leave their own list)", ok=204, fails="401 403 404 409"
+)
 @token_required
 def remove_member(list_id: str, username: str) -> ResponseReturnValue:
     """Remove a member: the owner removes anyone, a member only themself."""

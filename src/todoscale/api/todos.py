@@ -9,14 +9,43 @@ from flask.typing import ResponseReturnValue
 
 from todoscale.api.auth import current_user, token_required
 from todoscale.api.body import bool_arg, int_arg, parse
-from todoscale.api.schemas import TodoCreate, TodoUpdate, base_url, todo_json
+from todoscale.api.operation import operation, query_param
+from todoscale.api.schemas import TodoCreate, TodoPage, TodoRead, TodoUpdate, base_url, todo_json
 from todoscale.cache import replay
-from todoscale.services import search, todos
+from todoscale.services import pagination, search, todos
 
 bp = Blueprint("todos", __name__, url_prefix="/todos")
 
 
 @bp.get("")
+@operation(
+    "A page of todos, newest first",
+    ok=200,
+    out=TodoPage,
+    fails="400 401 404",
+    query=(
+        query_param("list_id", {"type": "string"}, "Only this list's todos"),
+        query_param("completed", {"type": "boolean"}, "Only done (true) or open (false) todos"),
+        query_param(
+            "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "Page size"
+        ),
+        query_param(
+            "cursor",
+            {"type": "string", "pattern": r"^[A-Za-z0-9_-]*$", "maxLength": pagination.CURSOR_MAX},
+            "`next_cursor` of the previous page, as it was given: opaque (unpadded base64url); "
+            "an empty one is none, and one this server did not issue is 400",
+        ),
+        query_param(
+            "q",
+            {"type": "string", "maxLength": search.QUERY_MAX},
+            "Full-text search: only todos whose title or notes hold every word of `q` "
+            "(whole words, any case; the words are its runs of letters and digits, the first "
+            f"{search.TERMS_MAX} of them). Titles only when notes are encrypted at rest. An empty "
+            f"`q` is no search; one without a letter or digit, or longer than {search.QUERY_MAX} "
+            "characters, is 400.",
+        ),
+    ),
+)
 @token_required
 def index() -> ResponseReturnValue:
     """A page of the caller's todos, newest first; `next_cursor` continues it.
@@ -51,6 +80,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("")
+@operation("Add a todo", ok=201, out=TodoRead, body=TodoCreate, fails="401 404 422")
 @token_required
 def create() -> ResponseReturnValue:
     """Add a todo."""
@@ -63,6 +93,7 @@ def create() -> ResponseReturnValue:
 
 
 @bp.get("/<todo_id>")
+@operation("One todo", ok=200, out=TodoRead, fails="401 404")
 @token_required
 def get(todo_id: str) -> ResponseReturnValue:
     """One todo; 304 when the client's `If-None-Match` names its current version."""
@@ -74,6 +105,7 @@ def get(todo_id: str) -> ResponseReturnValue:
 
 
 @bp.patch("/<todo_id>")
+@operation("Change a todo", ok=200, out=TodoRead, body=TodoUpdate, fails="401 404 412 422")
 @token_required
 def update(todo_id: str) -> ResponseReturnValue:
     """Change some fields; with `If-Match`, only if the todo is still that version (else 412)."""
@@ -85,6 +117,7 @@ def update(todo_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/<todo_id>")
+@operation("Delete a todo", ok=204, fails="401 404")
 @token_required
 def delete(todo_id: str) -> ResponseReturnValue:
     """Delete a todo."""

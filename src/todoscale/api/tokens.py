@@ -6,6 +6,8 @@ from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
 from todoscale.api.auth import bearer_token, current_user, token_required
+from todoscale.api.operation import operation, query_param
+from todoscale.api.schemas import TokenRead
 from todoscale.exceptions import AuthenticationError, BadRequestError
 from todoscale.services.accounts import authenticate, issue_token, revoke_token
 from todoscale.services.tokens import revoke_user_tokens
@@ -14,6 +16,7 @@ bp = Blueprint("tokens", __name__, url_prefix="/tokens")
 
 
 @bp.post("")
+@operation("Issue a token (HTTP Basic)", ok=201, out=TokenRead, fails="401", security="basic")
 def create() -> ResponseReturnValue:
     """Issue a token for the user named by HTTP Basic credentials."""
     auth = request.authorization
@@ -30,6 +33,18 @@ def create() -> ResponseReturnValue:
 
 
 @bp.delete("")
+@operation(
+    "Revoke the bearer token, or every token of its user",
+    ok=204,
+    fails="400 401",
+    query=(
+        query_param(
+            "all",
+            {"type": "boolean", "default": False},
+            "true: revoke every token of the user, this one too; their Socket.IO connections close",
+        ),
+    ),
+)
 @token_required
 def delete() -> ResponseReturnValue:
     """Revoke the bearer token of this request, or with `?all=true` every token of its user:

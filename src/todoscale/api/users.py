@@ -7,7 +7,8 @@ from flask.typing import ResponseReturnValue
 
 from todoscale.api.auth import current_user, token_required
 from todoscale.api.body import parse
-from todoscale.api.schemas import UserCreate, user_json
+from todoscale.api.operation import operation
+from todoscale.api.schemas import UserCreate, UserRead, user_json
 from todoscale.exceptions import NotFoundError
 from todoscale.services.accounts import register_user
 
@@ -15,6 +16,7 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 
 
 @bp.post("")
+@operation("Register", ok=201, out=UserRead, body=UserCreate, fails="409 422", security=None)
 def create() -> ResponseReturnValue:
     """Register a user (with their default `Inbox` list)."""
     body = parse(UserCreate)
@@ -24,6 +26,7 @@ def create() -> ResponseReturnValue:
 
 
 @bp.get("/me")
+@operation("The caller's account", ok=200, out=UserRead, fails="401")
 @token_required
 def me() -> ResponseReturnValue:
     """The caller's account."""
@@ -31,6 +34,7 @@ def me() -> ResponseReturnValue:
 
 
 @bp.get("/<user_id>")
+@operation("A user: only the caller's own account", ok=200, out=UserRead, fails="401 404")
 @token_required
 def get(user_id: str) -> ResponseReturnValue:
     """A user by id: only the caller's own account is visible."""

@@ -16,6 +16,9 @@ from todoscale.services import pagination, search, todos
 
 bp = Blueprint("todos", __name__, url_prefix="/todos")
 
+# The `limit` query parameter's bounds: checked by the view and stated by the document.
+PAGE_SIZE = {"minimum": 1, "maximum": 100, "default": 10}
+
 
 @bp.get("")
 @operation(
@@ -26,9 +29,7 @@ bp = Blueprint("todos", __name__, url_prefix="/todos")
     query=(
         query_param("list_id", {"type": "string"}, "Only this list's todos"),
         query_param("completed", {"type": "boolean"}, "Only done (true) or open (false) todos"),
-        query_param(
-            "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "Page size"
-        ),
+        query_param("limit", {"type": "integer", **PAGE_SIZE}, "Page size"),
         query_param(
             "cursor",
             {"type": "string", "pattern": r"^[A-Za-z0-9_-]*$", "maxLength": pagination.CURSOR_MAX},
@@ -54,7 +55,7 @@ def index() -> ResponseReturnValue:
     """
     list_id = request.args.get("list_id") or None
     completed = bool_arg("completed")
-    limit = int_arg("limit", default=10, minimum=1, maximum=100)
+    limit = int_arg("limit", **PAGE_SIZE)
     cursor = request.args.get("cursor") or None
     query = request.args.get("q")
     page: todos.Page | search.Results

@@ -30,8 +30,7 @@ import pytest
 
 from tests.chaos.figures import bounded, database_kind, report
 from tests.conftest import skip_or_fail
-from tests.deploy.helpers import stop_group, wait_for
-from todoscale.deploy.cluster import free_port_run
+from tests.deploy.helpers import free_port_run, stop_group, wait_for
 from todoscale.deploy.nginx import STATIC_DIR, Site, main_config, render
 
 PROBE_TIMEOUT = 5.0  # a probe not answered within this counts as not answered

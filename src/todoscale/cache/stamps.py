@@ -1,6 +1,6 @@
 """Generation stamps: on one host through a memory-mapped file, across hosts in Redis.
 
-A scope ("auth", "member:<user id>") hashes to one 8-byte slot. Bumping a scope writes
+A scope ("auth:<user id>", "member:<user id>") hashes to one 8-byte slot. Bumping a scope writes
 random bytes to its slot; a cached value is good only while its scope's slot still holds
 the stamp read *before* the value was computed. Two scopes sharing a slot only cause an
 extra miss, never a stale hit. An aligned 8-byte store is seen whole by the other

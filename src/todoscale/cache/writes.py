@@ -8,8 +8,12 @@ from its rows, an UPDATE or DELETE from the rows its WHERE clause matches, read 
 the same transaction). After the commit every recorded scope is bumped at once; after a
 rollback they are forgotten. A service cannot forget to invalidate: it does not invalidate.
 
-Not seen: writes on a connection of their own (not the session's) and rows the database
-changes by itself (ON DELETE CASCADE); writers of tracked rows delete them explicitly.
+Not seen: writes on a connection of their own (not the session's) or as SQL text, and
+rows the database changes by itself (ON DELETE CASCADE): writers of tracked rows delete
+them explicitly, and whoever writes around the session calls `invalidate`. A bulk UPDATE
+or DELETE is scoped by the rows its WHERE matched when read just before it: a matching
+row another transaction commits in that instant is written without its scope bumped
+(a value cached from it since lives at most LOCAL_CACHE_TTL).
 """
 
 from __future__ import annotations

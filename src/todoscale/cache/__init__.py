@@ -1,19 +1,21 @@
-"""Caching: an in-process layer kept honest by generation stamps that every process shares."""
+"""Caching: an in-process layer kept honest by generation stamps that every process shares,
+bumped by the session after each commit for the rows it changed."""
 
 from todoscale.cache import replay
-from todoscale.cache.local import LocalCache, init_app, invalidate, local_cache
+from todoscale.cache.local import LocalCache, invalidate, local_cache
 from todoscale.cache.stamps import SharedStamps
-from todoscale.cache.tiers import AS_IS, Codec, cached, remember
+from todoscale.cache.tiers import AS_IS, Codec, memoize
+from todoscale.cache.writes import init_app, track
 
 __all__ = [
     "AS_IS",
     "Codec",
     "LocalCache",
     "SharedStamps",
-    "cached",
     "init_app",
     "invalidate",
     "local_cache",
-    "remember",
+    "memoize",
     "replay",
+    "track",
 ]

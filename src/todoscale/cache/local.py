@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import redis
 from flask import Flask, current_app
 
-from todoscale.cache.stamps import RedisStamps, SharedStamps, StampsUnavailable
+from todoscale.cache.stamps import RedisStamps, SharedStamps, Stamps, StampsUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +22,13 @@ REDIS_EXTENSION = "todoscale.redis"
 # during which writes could not bump their scopes.
 EPOCH = "epoch"
 
-Stamps = tuple[tuple[str, bytes], ...]
-
 
 class StampStore(Protocol):
     """Where stamps live: a file of one host (`SharedStamps`) or Redis (`RedisStamps`)."""
 
     def read_many(self, scopes: Sequence[str]) -> list[bytes]: ...
 
-    def bump(self, scope: str) -> None: ...
+    def bump(self, *scopes: str) -> None: ...
 
 
 class LocalCache:
@@ -39,8 +37,9 @@ class LocalCache:
 
     Use: `stamps = cache.stamps(scope, ...)` before reading the database, then
     `cache.put(key, value, stamps)`; `cache.get(key)` answers only while no process has
-    bumped any of those scopes since. Entries also expire after `ttl` seconds, so a change
-    made outside the app (by hand in SQL) is seen within that time. When the stamp store
+    bumped any of those scopes since (`tiers.memoize` does all of it). Entries also expire
+    after `ttl` seconds, so a change made outside the app (by hand in SQL) is seen within
+    that time. When the stamp store
     cannot be reached the cache steps aside (fail open) and the database answers.
     """
 
@@ -107,37 +106,47 @@ class LocalCache:
 
     def get(self, key: str) -> Any | None:
         """The cached value, or None when absent, expired, invalidated or unverifiable."""
+        entry = self.entry(key)
+        return None if entry is None else entry[2]
+
+    def entry(self, key: str) -> tuple[Stamps, float, Any] | None:
+        """The entry of `key` (its stamps, when it expires, its value) while it holds."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        stamps, expires, value = entry
-        if time.monotonic() >= expires or not self._available():
+        if time.monotonic() >= entry[1] or not self.holds(entry[0]):
             self._entries.pop(key, None)
             return None
+        return entry
+
+    def holds(self, stamps: Stamps) -> bool:
+        """True while every scope of `stamps` still has that stamp (False when unverifiable)."""
+        if not self._available():
+            return False
         try:
             current = self.store.read_many([scope for scope, _ in stamps])
         except StampsUnavailable as exc:
             self._fail(exc)
-            return None
-        if any(now != then for now, (_, then) in zip(current, stamps, strict=True)):
-            self._entries.pop(key, None)
-            return None
-        return value
+            return False
+        return all(now == then for now, (_, then) in zip(current, stamps, strict=True))
 
-    def put(self, key: str, value: Any, stamps: Stamps | None) -> None:
-        """Remember `value`, computed after `stamps` were read (nothing when None)."""
+    def put(self, key: str, value: Any, stamps: Stamps | None) -> float:
+        """Remember `value`, computed after `stamps` were read (nothing when None); return
+        when the entry expires (a `time.monotonic()`)."""
+        expires = time.monotonic() + self.ttl
         if stamps is None:
-            return
+            return expires
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # crude but bounded; the working set refills at once
-        self._entries[key] = (stamps, time.monotonic() + self.ttl, value)
+        self._entries[key] = (stamps, expires, value)
+        return expires
 
-    def bump(self, scope: str) -> None:
-        """Invalidate `scope` everywhere: call it after the commit that changed it."""
-        if not self._available():
+    def bump(self, *scopes: str) -> None:
+        """Invalidate `scopes` everywhere: called after the commit that changed them."""
+        if not scopes or not self._available():
             return  # the epoch bump on recovery covers it
         try:
-            self.store.bump(scope)
+            self.store.bump(*scopes)
         except StampsUnavailable as exc:
             self._fail(exc)
 
@@ -149,11 +158,14 @@ def local_cache() -> LocalCache | None:
 
 
 def invalidate(*scopes: str) -> None:
-    """Bump `scopes` after a commit that changed what they cover (no-op when the cache is off)."""
+    """Bump `scopes` after a commit that changed what they cover (no-op when the cache is off).
+
+    Commits made through the session bump their scopes themselves (`cache.writes`): this is
+    for changes made around it (by hand in SQL, on a connection of its own).
+    """
     cache = local_cache()
     if cache is not None:
-        for scope in scopes:
-            cache.bump(scope)
+        cache.bump(*scopes)
 
 
 # Short timeouts: a Redis that hangs must cost a request a quarter second, not a minute.

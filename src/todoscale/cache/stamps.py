@@ -1,6 +1,6 @@
 """Generation stamps: on one host through a memory-mapped file, across hosts in Redis.
 
-A scope ("auth", "member:<user id>") hashes to one 8-byte slot. Bumping a scope writes
+A scope ("auth:<user id>", "member:<user id>") hashes to one 8-byte slot. Bumping a scope writes
 random bytes to its slot; a cached value is good only while its scope's slot still holds
 the stamp read *before* the value was computed. Two scopes sharing a slot only cause an
 extra miss, never a stale hit. An aligned 8-byte store is seen whole by the other
@@ -19,6 +19,9 @@ import redis
 
 SLOTS = 1 << 16
 _WIDTH = 8
+
+# What a cached value was computed under: each scope it depends on, with the stamp it had.
+Stamps = tuple[tuple[str, bytes], ...]
 
 
 class SharedStamps:
@@ -46,10 +49,11 @@ class SharedStamps:
         """The current stamps of `scopes`."""
         return [self.read(scope) for scope in scopes]
 
-    def bump(self, scope: str) -> None:
-        """Invalidate everything cached under `scope`, in every process of this host."""
-        offset = self._offset(scope)
-        self._map[offset : offset + _WIDTH] = os.urandom(_WIDTH)
+    def bump(self, *scopes: str) -> None:
+        """Invalidate everything cached under `scopes`, in every process of this host."""
+        for scope in scopes:
+            offset = self._offset(scope)
+            self._map[offset : offset + _WIDTH] = os.urandom(_WIDTH)
 
 
 class StampsUnavailable(Exception):
@@ -87,9 +91,12 @@ class RedisStamps:
             raise StampsUnavailable(str(exc)) from exc
         return [value or b"" for value in values]
 
-    def bump(self, scope: str) -> None:
-        """Give `scope` a new random stamp."""
+    def bump(self, *scopes: str) -> None:
+        """Give each of `scopes` a new random stamp, in one round trip."""
         try:
-            self._client.set(self.PREFIX + scope, os.urandom(_WIDTH), ex=self.KEEP_SECONDS)
+            with self._client.pipeline(transaction=False) as pipe:
+                for scope in scopes:
+                    pipe.set(self.PREFIX + scope, os.urandom(_WIDTH), ex=self.KEEP_SECONDS)
+                pipe.execute()
         except redis.RedisError as exc:
             raise StampsUnavailable(str(exc)) from exc

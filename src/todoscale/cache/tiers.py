@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -24,7 +24,8 @@ import redis
 from flask import current_app
 
 from todoscale.cache import replay
-from todoscale.cache.local import REDIS_EXTENSION, Stamps, local_cache
+from todoscale.cache.local import REDIS_EXTENSION, LocalCache, local_cache
+from todoscale.cache.stamps import Stamps
 from todoscale.instruments import CACHE_REQUESTS
 
 logger = logging.getLogger(__name__)
@@ -138,23 +139,54 @@ def _compute_once(key: str, compute: Callable[[], Any], codec: Codec[Any]) -> An
     return compute()  # the winner is slow or died: don't wait longer
 
 
-def remember(
-    key: str,
-    stamps: Stamps | None,
-    compute: Callable[[], T | None],
-    codec: Codec[T] = AS_IS,
+Scopes = Sequence[str] | Callable[[], Sequence[str]]
+
+
+def memoize(
+    key: str, scopes: Scopes, compute: Callable[[], T | None], codec: Codec[T] = AS_IS
 ) -> T | None:
-    """The value of `key` computed under `stamps` (read before calling): from this process,
-    from the shared tier (as `codec` writes it), or computed once for everyone. None
-    results are cached too."""
+    """The value of `key`, valid while none of `scopes` is bumped: from this process, from
+    the shared tier (as `codec` writes it), or computed once for everyone. None results are
+    cached too.
+
+    `scopes` may be a function, called on every miss, before `compute`: the scopes of a
+    value that are themselves read from the cache (a page's lists). Cached values read
+    there stamp this one with the stamps they were read against (`replay.reading`), so
+    what changed in between can only cost a miss.
+    """
     cache = local_cache()
-    if cache is None or stamps is None:
+    if cache is None:
         replay.spoil()
+        if callable(scopes):
+            scopes()  # a miss like any other: `compute` may use what it read
         return compute()
+    entry = cache.entry(key)
+    if entry is not None:
+        LOCAL_HIT.inc()
+        stamps, expires, value = entry
+    else:
+        LOCAL_MISS.inc()
+        with replay.reading() as seen:
+            read = cache.stamps(*(scopes() if callable(scopes) else scopes))
+            if read is None:
+                replay.spoil()
+                return compute()
+            stamps = seen.adopt(read)
+            value, expires = _fill(cache, key, stamps, compute, codec)
+    replay.note(stamps, expires)
+    return None if value == ABSENT else value
+
+
+def _fill(
+    cache: LocalCache, key: str, stamps: Stamps, compute: Callable[[], Any], codec: Codec[Any]
+) -> tuple[Any, float]:
+    """Compute `key` under `stamps` (or take it from the shared tier), cache it here;
+    return it (ABSENT for None) and when it expires here."""
     version = _version(key, stamps)
     shared = _redis() is not None  # the shared tier exists only beside a server database
     with cache.lock(version):  # one thread of this process computes; the others wait
-        value = cache.get(key)
+        entry = cache.entry(key)
+        value = entry[2] if entry is not None and entry[0] == stamps else None
         if value is None and shared:
             value = _shared_get(version, codec)
             (SHARED_MISS if value is None else SHARED_HIT).inc()
@@ -164,22 +196,8 @@ def remember(
                 if shared
                 else _absent_if_none(compute())
             )
-        cache.put(key, value, stamps)
-    replay.depends(key, value)
-    return None if value == ABSENT else value
+        return value, cache.put(key, value, stamps)
 
 
 def _absent_if_none(value: Any) -> Any:
     return ABSENT if value is None else value
-
-
-def cached(key: str) -> tuple[bool, Any]:
-    """This process's cached value of `key`: (True, value) on a hit, (False, None) on a miss."""
-    cache = local_cache()
-    value = cache.get(key) if cache is not None else None
-    if value is None:
-        LOCAL_MISS.inc()
-        return False, None
-    LOCAL_HIT.inc()
-    replay.depends(key, value)
-    return True, None if value == ABSENT else value

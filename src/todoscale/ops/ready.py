@@ -1,17 +1,17 @@
 """Ready responses: a response kept as the bytes the app sent, and sent again while the
-cached values it was built from are still the values in the cache.
+cached values it was built from still hold.
 
 The reference read (the first page of a user's todos) is answered from the local cache
 already; building its response around that (Flask's request, the hooks, JSON) cost three
 times a bare Flask view. A view whose answer is a function of the request's key and of
 local cache entries says so (`replay.replayable()`); its response is then kept, with the
-entries it read (`cache.replay`). The next identical request is answered from here, before
-Flask, when each of those entries is still the very object the cache holds (their stamps
-checked as for any cache hit: a write anywhere since makes it a miss) and nothing it
-depends on has expired (a token's lifetime). It still gets its own request id and its
-request log line; every other header is the one the app sent (security headers,
-compression, `Vary`). Only successful GETs without cookies set, conditional headers or
-ranges are kept, per process, at most MAX_ENTRIES of them.
+scopes and stamps those entries were read against (`cache.replay`). The next identical
+request is answered from here, before Flask, while those scopes still have those stamps
+(checked in one read, as for any cache hit: a write to any of them since makes it a miss)
+and nothing it depends on has expired (a token's lifetime, an entry's). It still gets its
+own request id and its request log line; every other header is the one the app sent
+(security headers, compression, `Vary`). Only successful GETs without cookies set,
+conditional headers or ranges are kept, per process, at most MAX_ENTRIES of them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from flask import Flask
 from todoscale.cache import replay
 from todoscale.cache.local import EXTENSION as LOCAL_CACHE
 from todoscale.cache.local import LocalCache
+from todoscale.cache.stamps import Stamps
 from todoscale.ops.http import log_request, request_id
 from todoscale.ops.metrics import RULE_ENVIRON, watched
 
@@ -56,7 +57,7 @@ class Entry:
     status: str
     headers: list[tuple[str, str]]
     body: bytes
-    depends: tuple[tuple[str, Any], ...]
+    stamps: Stamps
     until: float
     user_id: str | None
     rule: Any  # the matched URL rule, for the metrics of a replay
@@ -85,10 +86,7 @@ class ReadyResponses:
         return self._keep(key, environ, start_response)
 
     def _holds(self, entry: Entry) -> bool:
-        if time.time() >= entry.until:
-            return False
-        get = self.cache.get
-        return all(get(key) is value for key, value in entry.depends)
+        return time.time() < entry.until and self.cache.holds(entry.stamps)
 
     def _replay(
         self, entry: Entry, environ: dict[str, Any], start_response: StartResponse
@@ -137,7 +135,7 @@ class ReadyResponses:
             status=status,
             headers=[(name, value) for name, value in headers if name.lower() not in _PER_REQUEST],
             body=data,
-            depends=tuple(recorded.depends),
+            stamps=tuple(recorded.stamps.items()),
             until=recorded.until,
             user_id=recorded.user_id,
             rule=rule,

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from todoscale.cache import Codec, cached, invalidate, local_cache, remember, replay
+from todoscale.cache import Codec, memoize, replay, track
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
@@ -139,7 +139,6 @@ def authenticate(username: str, password: str) -> User:
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         db.session.commit()
-        invalidate(AUTH_SCOPE)
     return user
 
 
@@ -179,8 +178,24 @@ def _load_lookup(data: dict[str, Any]) -> dict[str, Any]:
 
 # A token lookup in the shared tier: JSON, with its two timestamps parsed back.
 _LOOKUP_CODEC: Codec[dict[str, Any]] = Codec(dump=dict, load=_load_lookup)
-# The local cache scope of every token lookup: bumped by each revocation.
-AUTH_SCOPE = "auth"
+_OWNER = select(_TOKENS.c.user_id).where(_TOKENS.c.token_hash == bindparam("digest"))
+
+
+def auth_scope(user_id: str) -> str:
+    """The cache scope of a user's token lookups: bumped when the user or a token of theirs
+    changes (one user's change of language leaves every other user's lookups cached)."""
+    return f"auth:{user_id}"
+
+
+def token_scope(digest: str) -> str:
+    """The cache scope of one token's owner: bumped when a token with that digest is
+    issued or deleted (a lookup of an unknown token is cached too)."""
+    return f"token:{digest}"
+
+
+track(auth_scope, User.id, read=TOKEN_USER_COLUMNS)
+track(auth_scope, ApiToken.user_id)
+track(token_scope, ApiToken.token_hash)
 
 
 def user_for_token(token: str) -> User | None:
@@ -195,17 +210,19 @@ def authenticate_token(token: str) -> tuple[User, str] | None:
     The user comes back detached, with TOKEN_USER_COLUMNS only: read-only for the request,
     never inserted again.
     Lookups are cached, unknown tokens too (a flood of made-up tokens does not reach
-    the database); every revocation bumps the scope they all depend on.
+    the database), under the scopes of the token and of its owner: the owner (a token's
+    never changes) is looked up, and cached, first, so that the owner's scope is read
+    before the lookup it covers.
     """
     if not token or len(token) > 256:
         return None
     digest, now = _digest(token), utcnow()
-    key = f"token:{digest}"
-    hit, found = cached(key)
-    if not hit:
-        cache = local_cache()
-        stamps = cache.stamps(AUTH_SCOPE) if cache is not None else None
-        found = remember(key, stamps, lambda: _lookup(digest, now), _LOOKUP_CODEC)
+    found = memoize(
+        f"token:{digest}",
+        lambda: _token_scopes(digest),
+        lambda: None if _owner(digest) is None else _lookup(digest, now),
+        _LOOKUP_CODEC,
+    )
     if found is None:
         return None
     fields = dict(found)
@@ -219,6 +236,20 @@ def authenticate_token(token: str) -> tuple[User, str] | None:
     return user, token_id
 
 
+def _owner(digest: str) -> str | None:
+    """The id of the user the token with this digest belongs to, if any (cached)."""
+    read = db.session.connection().execute
+    return memoize(
+        f"owner:{digest}", [token_scope(digest)], lambda: read(_OWNER, {"digest": digest}).scalar()
+    )
+
+
+def _token_scopes(digest: str) -> list[str]:
+    """The scopes of a token's lookup: its own, and its owner's when it has one."""
+    owner = _owner(digest)
+    return [token_scope(digest)] if owner is None else [token_scope(digest), auth_scope(owner)]
+
+
 def _lookup(digest: str, now: datetime) -> dict[str, Any] | None:
     row = db.session.connection().execute(_USER_FOR_TOKEN, {"digest": digest, "now": now}).first()
     return None if row is None else dict(row._mapping)
@@ -229,8 +260,7 @@ def revoke_token(token: str) -> None:
     row = db.session.execute(
         delete(ApiToken).where(ApiToken.token_hash == _digest(token)).returning(ApiToken.user_id)
     ).first()
-    db.session.commit()
-    invalidate(AUTH_SCOPE)  # after commit: no process may accept the token from its cache
+    db.session.commit()  # bumps its owner's scope: no process accepts it from its cache
     if row is not None:
         tokens_revoked.send(revoke_token, user_id=row[0])
 

@@ -21,7 +21,6 @@ from flask import current_app
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from todoscale.cache import invalidate
 from todoscale.exceptions import (
     ConflictError,
     NotFoundError,
@@ -35,7 +34,6 @@ from todoscale.models.jobs import EXPORT, FAILED, FINISHED, IMPORT, QUEUED, RUNN
 from todoscale.services import import_files, transfer
 from todoscale.services.batches import delete_in_batches
 from todoscale.services.lists import visible_list
-from todoscale.services.todos import list_scope
 from todoscale.signals import job_queued, job_updated, list_updated
 
 logger = logging.getLogger(__name__)
@@ -311,7 +309,6 @@ def _run_import(claim: _Claim, job: Job, params: dict[str, Any]) -> None:
         # single-row statements wherever the pattern of None values changes.
         db.session.execute(insert(_TODOS), part.rows)
     db.session.commit()
-    invalidate(list_scope(target.id))
     list_updated.send(run_job, todo_list=target)
     _announce(job.id, run_job)
 

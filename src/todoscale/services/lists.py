@@ -8,7 +8,7 @@ from typing import cast
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from todoscale.cache import cached, invalidate, local_cache, remember
+from todoscale.cache import memoize, track
 from todoscale.exceptions import AccessDeniedError, ConflictError, NotFoundError
 from todoscale.extensions import db
 from todoscale.models import MEMBER, OWNER, Membership, Todo, TodoList, User, new_id
@@ -66,14 +66,12 @@ def member_scope(user_id: str) -> str:
     return f"member:{user_id}"
 
 
+track(member_scope, Membership.user_id)
+
+
 def visible_list_ids(actor: User) -> list[str]:
     """Ids of every list `actor` can see (cached until their memberships change)."""
-    key = f"lists:{actor.id}"
-    hit, ids = cached(key)
-    if not hit:
-        cache = local_cache()
-        stamps = cache.stamps(member_scope(actor.id)) if cache is not None else None
-        ids = remember(key, stamps, lambda: _read_list_ids(actor.id))
+    ids = memoize(f"lists:{actor.id}", [member_scope(actor.id)], lambda: _read_list_ids(actor.id))
     return cast(list[str], ids)
 
 
@@ -136,7 +134,6 @@ def create_list(actor: User, name: str) -> ListInfo:
     todo_list = TodoList(id=new_id(), owner_id=actor.id, name=check_list_name(name))
     db.session.add_all([todo_list, Membership(todo_list=todo_list, user_id=actor.id, role=OWNER)])
     db.session.commit()
-    invalidate(member_scope(actor.id))
     list_updated.send(create_list, todo_list=todo_list)
     return get_list(actor, todo_list.id)
 
@@ -164,7 +161,6 @@ def delete_list(actor: User, list_id: str) -> None:
     db.session.execute(delete(Membership).where(Membership.list_id == list_id))
     db.session.execute(delete(TodoList).where(TodoList.id == list_id))
     db.session.commit()
-    invalidate(*(member_scope(user_id) for user_id in member_ids))
     list_deleted.send(delete_list, list_id=list_id, member_ids=member_ids)
 
 
@@ -182,7 +178,6 @@ def share_list(actor: User, list_id: str, *, username: str) -> ListInfo:
     except IntegrityError as exc:
         db.session.rollback()
         raise ConflictError(f"{user.username} is already a member of this list.") from exc
-    invalidate(member_scope(user.id))
     membership_changed.send(share_list, list_id=list_id, user_id=user.id, added=True)
     return get_list(actor, list_id)
 
@@ -200,7 +195,6 @@ def remove_member(actor: User, list_id: str, *, username: str) -> None:
         raise ConflictError("The owner cannot leave their own list; delete it instead.")
     db.session.delete(membership)
     db.session.commit()
-    invalidate(member_scope(user.id))
     membership_changed.send(remove_member, list_id=list_id, user_id=user.id, added=False)
 
 

@@ -7,12 +7,11 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from todoscale.cache import invalidate
 from todoscale.exceptions import ConflictError, NotFoundError
 from todoscale.extensions import db
 from todoscale.models import Job, Notification, User
 from todoscale.models.jobs import FAILED, FINISHED, QUEUED
-from todoscale.services.accounts import AUTH_SCOPE, find_user
+from todoscale.services.accounts import find_user
 from todoscale.services.audit import security_event
 from todoscale.signals import job_queued, job_updated
 
@@ -105,8 +104,7 @@ def set_admin(username: str, admin: bool, *, by: str = "cli") -> User:
     if user is None:
         raise NotFoundError(f"No user is named {username!r}.")
     user.is_admin = admin
-    db.session.commit()
-    invalidate(AUTH_SCOPE)  # after commit: cached token lookups carry the role
+    db.session.commit()  # bumps the user's scope: cached token lookups carry the role
     security_event("admin.granted" if admin else "admin.revoked", user=user.username, by=by)
     return user
 

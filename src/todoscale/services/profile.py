@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from todoscale.cache import invalidate
 from todoscale.exceptions import AuthenticationError, ValidationError
 from todoscale.extensions import db
 from todoscale.models import User, WebSession
-from todoscale.services.accounts import AUTH_SCOPE, authenticate, hash_password
+from todoscale.services.accounts import authenticate, hash_password
 from todoscale.services.rules import Message, check_locale, check_password, check_time_zone
 from todoscale.services.tokens import announce_revoked, delete_user_tokens
 from todoscale.signals import sessions_ended
@@ -17,16 +16,14 @@ from todoscale.signals import sessions_ended
 def set_locale(actor: User, locale: str | None) -> User:
     """Save the language the web UI speaks to `actor`; None follows the browser again."""
     actor.locale = check_locale(locale) if locale else None
-    db.session.commit()
-    invalidate(AUTH_SCOPE)  # token lookups cache the user row
+    db.session.commit()  # bumps the user's own scope: their token lookups cache the row
     return actor
 
 
 def set_time_zone(actor: User, time_zone: str | None) -> User:
     """Save the time zone the web UI shows `actor` times in; None follows the browser again."""
     actor.time_zone = check_time_zone(time_zone) if time_zone else None
-    db.session.commit()
-    invalidate(AUTH_SCOPE)  # token lookups cache the user row
+    db.session.commit()  # bumps the user's own scope: their token lookups cache the row
     return actor
 
 
@@ -48,6 +45,6 @@ def change_password(actor: User, current_password: str, new_password: str) -> Us
     db.session.execute(delete(WebSession).where(WebSession.user_id == actor.id))
     delete_user_tokens(actor.id)
     db.session.commit()
-    announce_revoked(change_password, actor.id)  # token lookups cache the user row too
+    announce_revoked(change_password, actor.id)
     sessions_ended.send(change_password, user_id=actor.id)
     return actor

@@ -120,8 +120,8 @@ def _remind(due: list[Row[Any]], now: datetime) -> int:
         db.session.rollback()
         logger.warning("reminders: a batch met reminders already sent; left for the next tick")
         return 0
-    # The claim changed no column a reader sees (reminded_for is internal), so no cache
-    # scope is invalidated here.
+    # The claim changed no column a reader sees (reminded_for is internal): the session
+    # bumps no cache scope for it (cache.writes tracks only the columns cached values read).
     if notifications:
         # One query reloads the rows the commit expired, not one per receiver's access.
         db.session.scalars(select(Notification).where(Notification.id.in_(ids))).all()

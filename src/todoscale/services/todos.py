@@ -12,7 +12,7 @@ from sqlalchemy import Select, bindparam, literal, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from todoscale.cache import Codec, cached, invalidate, local_cache, remember
+from todoscale.cache import Codec, memoize, track
 from todoscale.exceptions import NotFoundError, PreconditionFailedError, TodoscaleError
 from todoscale.extensions import db
 from todoscale.models import Membership, Todo, User, utcnow
@@ -163,30 +163,36 @@ def list_todos(
     Keyset paging on (created_at, id): a todo inserted while a client pages sorts before
     the cursor, so the pages never repeat or skip what existed when paging began.
     First pages (the reference read) come from the local cache while neither the actor's
-    memberships nor any list on the page changed: each write bumps its list after commit.
+    memberships nor any list on the page changed: each commit bumps the lists it wrote.
     """
     after = decode_cursor(cursor) if cursor else None
     if after is not None:
         list_ids = [visible_list_id(actor, list_id)] if list_id else visible_list_ids(actor)
         return _read_page(list_ids, completed, after, limit)
-    key = f"page:{actor.id}:{list_id or ''}:{completed}:{limit}"
-    hit, page = cached(key)
-    if hit:
-        return cast(Page, page)
-    cache = local_cache()
-    # Order matters: the memberships' stamp is read before the lists are, and the lists'
-    # stamps before their todos are; a change in between then only costs a miss.
-    member_stamps = cache.stamps(member_scope(actor.id)) if cache is not None else None
-    list_ids = [visible_list_id(actor, list_id)] if list_id else visible_list_ids(actor)
-    list_stamps = cache.stamps(*map(list_scope, list_ids)) if cache is not None else None
-    stamps = member_stamps + list_stamps if member_stamps and list_stamps else None
-    page = remember(key, stamps, lambda: _read_page(list_ids, completed, None, limit), _PAGE_CODEC)
+    lists: list[str] = []
+
+    def scopes() -> list[str]:
+        # The lists' ids come from the cache under the memberships' stamp, and this page
+        # is stamped with it: a change in between only costs a miss.
+        lists[:] = [visible_list_id(actor, list_id)] if list_id else visible_list_ids(actor)
+        return [member_scope(actor.id), *map(list_scope, lists)]
+
+    page = memoize(
+        f"page:{actor.id}:{list_id or ''}:{completed}:{limit}",
+        scopes,
+        lambda: _read_page(lists, completed, None, limit),
+        _PAGE_CODEC,
+    )
     return cast(Page, page)
 
 
 def list_scope(list_id: str) -> str:
     """The local cache scope of a list's todos: bumped after every write to them."""
     return f"list:{list_id}"
+
+
+track(list_scope, Todo.list_id, read=READ_COLUMNS)
+track(todo_scope, Todo.id, read=READ_COLUMNS)
 
 
 def _read_page(
@@ -245,17 +251,15 @@ def get_todo(actor: User, todo_id: str) -> TodoRow:
     """
     if "\x00" in todo_id or len(todo_id) > 64:
         raise NotFoundError("No such todo.")
-    key = f"todo:{actor.id}:{todo_id}"
-    hit, row = cached(key)
-    if not hit:
-        cache = local_cache()
-        stamps = (
-            cache.stamps(member_scope(actor.id), todo_scope(todo_id)) if cache is not None else None
-        )
-        row = remember(key, stamps, lambda: _read_todo(actor.id, todo_id), _ROW_CODEC)
+    row = memoize(
+        f"todo:{actor.id}:{todo_id}",
+        [member_scope(actor.id), todo_scope(todo_id)],
+        lambda: _read_todo(actor.id, todo_id),
+        _ROW_CODEC,
+    )
     if row is None:
         raise NotFoundError("No such todo.")
-    return cast(TodoRow, row)
+    return row
 
 
 def _read_todo(user_id: str, todo_id: str) -> TodoRow | None:
@@ -289,7 +293,6 @@ def create_todo(
     )
     db.session.add(todo)
     _commit_into_list()
-    invalidate(list_scope(todo.list_id), todo_scope(todo.id))
     todo_created.send(create_todo, todo=todo)
     return todo
 
@@ -381,7 +384,6 @@ def edit_todo(
         raise PreconditionFailedError(
             "Someone else changed the todo at the same moment; fetch it again."
         ) from exc
-    invalidate(list_scope(previous_list_id), list_scope(todo.list_id), todo_scope(todo.id))
     todo_updated.send(edit_todo, todo=todo, previous_list_id=previous_list_id)
     return todo
 
@@ -400,7 +402,6 @@ def delete_todo(actor: User, todo_id: str) -> None:
         db.session.commit()
     except StaleDataError:  # deleted (or changed) concurrently: the end state is the same
         db.session.rollback()
-    invalidate(list_scope(list_id), todo_scope(todo_id))
     todo_deleted.send(delete_todo, todo_id=todo_id, list_id=list_id)
 
 

@@ -11,11 +11,9 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
-from todoscale.cache import invalidate
 from todoscale.exceptions import NotFoundError
 from todoscale.extensions import db
 from todoscale.models import ApiToken, User, utcnow
-from todoscale.services.accounts import AUTH_SCOPE
 from todoscale.signals import tokens_revoked
 
 _TOKENS = ApiToken.__table__
@@ -43,9 +41,9 @@ def delete_user_tokens(user_id: str) -> None:
 
 
 def announce_revoked(sender: object, user_id: str) -> None:
-    """After the commit that deleted tokens: no process accepts them from its cache any
-    longer, and whoever listens hears of it (Socket.IO's re-check closes their connections)."""
-    invalidate(AUTH_SCOPE)
+    """After the commit that deleted tokens (it bumped their owner's cache scope: no
+    process accepts them from its cache any longer), whoever listens hears of it
+    (Socket.IO's re-check closes their connections)."""
     tokens_revoked.send(sender, user_id=user_id)
 
 

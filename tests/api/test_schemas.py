@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
 
+from todoscale.api.schemas import TodoRead, todo_json
+from todoscale.models import TodoRow
 from todoscale.ops import logs
 from todoscale.realtime.events import EMITTER_EXTENSION
 
@@ -101,3 +104,14 @@ def test_production_without_either_says_what_to_set(build, monkeypatch):
         logger.removeHandler(handler)
     [warning] = [record.getMessage() for record in caught]
     assert "TODOSCALE_PUBLIC_URL=" in warning and "TODOSCALE_TRUSTED_HOSTS=" in warning
+
+
+def test_a_todos_answer_is_its_row_and_its_url_without_an_app():
+    when = datetime(2026, 11, 22, 8, 15, tzinfo=UTC)
+    row = TodoRow("a" * 32, "b" * 32, "Pay rent", "", False, None, when, when, when, 1)
+
+    data = todo_json(row, PUBLIC + "/api/v1")
+
+    assert list(data) == [*TodoRow._fields, "url"] == list(TodoRead.model_fields)
+    assert data["url"] == f"{PUBLIC}/api/v1/todos/{'a' * 32}"
+    assert TodoRead.model_validate(data).due_at == when

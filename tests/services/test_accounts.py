@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import argon2
 import pytest
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 
 from tests.conftest import Recorder
@@ -176,3 +176,13 @@ def test_unknown_users_are_verified_against_a_hash_of_the_configured_cost(app, c
     config = app.config
     stand_in = accounts._stand_in_hash(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
     assert argon2.extract_parameters(stand_in) == argon2.extract_parameters(real)
+
+
+def test_a_password_hashes_at_the_cost_it_is_given_without_an_app():
+    assert not has_app_context()
+
+    hashed = accounts.hash_password(PASSWORD, accounts.PasswordCost(time_cost=1, memory_kib=64))
+
+    parameters = argon2.extract_parameters(hashed)
+    assert (parameters.time_cost, parameters.memory_cost) == (1, 64)
+    assert argon2.PasswordHasher().verify(hashed, PASSWORD)

@@ -12,6 +12,7 @@ from todoscale.api.body import bool_arg, int_arg, parse
 from todoscale.api.operation import operation, query_param
 from todoscale.api.schemas import TodoCreate, TodoPage, TodoRead, TodoUpdate, base_url, todo_json
 from todoscale.cache import replay
+from todoscale.models import TodoRow
 from todoscale.services import pagination, search, todos
 
 bp = Blueprint("todos", __name__, url_prefix="/todos")
@@ -89,7 +90,7 @@ def create() -> ResponseReturnValue:
     todo = todos.create_todo(
         current_user(), title=body.title, list_id=body.list_id, notes=body.notes, due_at=body.due_at
     )
-    data = todo_json(todo)
+    data = todo_json(TodoRow.of(todo))
     return data, 201, {"Location": data["url"], "ETag": todos.etag_of(todo)}
 
 
@@ -114,7 +115,7 @@ def update(todo_id: str) -> ResponseReturnValue:
     todo = todos.edit_todo(
         current_user(), todo_id, changes, if_match=request.headers.get("If-Match")
     )
-    return todo_json(todo), {"ETag": todos.etag_of(todo)}
+    return todo_json(TodoRow.of(todo)), {"ETag": todos.etag_of(todo)}
 
 
 @bp.delete("/<todo_id>")

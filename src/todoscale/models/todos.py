@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
+from typing import NamedTuple
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
@@ -66,3 +68,34 @@ class Todo(db.Model):  # type: ignore[name-defined]
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class TodoRow(NamedTuple):
+    """A todo as a reader sees it, the one statement of its shape: these fields, this order.
+
+    The read statements select exactly these columns (READ_COLUMNS), the cache stores rows
+    as JSON arrays in this order, and the API's `TodoRead` is these fields and a `url`.
+    Read by Core (no ORM loading), immutable, cacheable; the creator stays internal.
+    """
+
+    id: str
+    list_id: str
+    title: str
+    notes: str
+    completed: bool
+    completed_at: datetime | None
+    due_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, todo: Todo) -> TodoRow:
+        """What a reader sees of a loaded `todo`, as a row."""
+        return cls._make(_READ(todo))
+
+
+# One C-level call per todo (attrgetter of several names returns their tuple).
+_READ = attrgetter(*TodoRow._fields)
+# The columns a read selects, in TodoRow's order.
+READ_COLUMNS = tuple(Todo.__table__.c[name] for name in TodoRow._fields)

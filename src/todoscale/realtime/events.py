@@ -18,7 +18,7 @@ from todoscale import signals
 from todoscale.api.schemas import job_json, list_json, todo_json
 from todoscale.extensions import db
 from todoscale.instruments import SOCKETIO_EMITTED
-from todoscale.models import Job, Todo, TodoList
+from todoscale.models import Job, Todo, TodoList, TodoRow
 from todoscale.ops.tracing import event_span
 from todoscale.realtime.connection import user_room
 from todoscale.services.lists import describe, member_ids
@@ -78,7 +78,7 @@ def _receiver(function: Receiver) -> Receiver:
 @_receiver
 def todo_created(*, todo: Todo, **_: Any) -> None:
     """A new todo: to everyone who can see its list."""
-    send("todo.created", todo_json(todo), member_ids(todo.list_id))
+    send("todo.created", todo_json(TodoRow.of(todo)), member_ids(todo.list_id))
 
 
 @_receiver
@@ -87,7 +87,7 @@ def todo_updated(*, todo: Todo, previous_list_id: str | None = None, **_: Any) -
     if previous_list_id and previous_list_id != todo.list_id:
         gone = {"id": todo.id, "list_id": previous_list_id}
         send("todo.deleted", gone, member_ids(previous_list_id))
-    send("todo.updated", todo_json(todo), member_ids(todo.list_id))
+    send("todo.updated", todo_json(TodoRow.of(todo)), member_ids(todo.list_id))
 
 
 @_receiver

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -37,9 +37,17 @@ def _hasher_for(time_cost: int, memory_kib: int) -> PasswordHasher:
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
 
 
-def _hasher() -> PasswordHasher:
+class PasswordCost(NamedTuple):
+    """The work an argon2id hash takes: TODOSCALE_ARGON2_TIME_COST and _MEMORY_KIB."""
+
+    time_cost: int
+    memory_kib: int
+
+
+def password_cost() -> PasswordCost:
+    """The app's configured argon2id cost."""
     config = current_app.config
-    return _hasher_for(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
+    return PasswordCost(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
 
 
 T = TypeVar("T")
@@ -58,17 +66,27 @@ def off_the_loop(function: Callable[..., T], *args: Any) -> T:
     return function(*args)
 
 
-def hash_password(password: str) -> str:
-    """Return the argon2id hash of `password` with the configured parameters."""
-    return off_the_loop(_hasher().hash, password)
+def hash_password(password: str, cost: PasswordCost | None = None) -> str:
+    """Return the argon2id hash of `password` at `cost` (by default the app's)."""
+    return off_the_loop(_hasher_for(*(cost or password_cost())).hash, password)
 
 
-def register_user(username: str, email: str, password: str, *, is_admin: bool = False) -> User:
+def register_user(
+    username: str,
+    email: str,
+    password: str,
+    *,
+    is_admin: bool = False,
+    cost: PasswordCost | None = None,
+) -> User:
     """Create a user with its default `Inbox` list; 409 when the username or email is taken."""
     username, email = check_registration(username, email, password)
     _check_available(username, email)
     user = User(
-        username=username, email=email, password_hash=hash_password(password), is_admin=is_admin
+        username=username,
+        email=email,
+        password_hash=hash_password(password, cost),
+        is_admin=is_admin,
     )
     inbox = TodoList(owner=user, name=DEFAULT_LIST_NAME, is_default=True)
     db.session.add_all([user, inbox, Membership(todo_list=inbox, user=user, role=OWNER)])
@@ -119,14 +137,15 @@ def _stand_in_hash(time_cost: int, memory_kib: int) -> str:
     return f"$argon2id$v={ARGON2_VERSION}${parameters}${salt}${digest}"
 
 
-def authenticate(username: str, password: str) -> User:
-    """Return the user whose password this is, upgrading its hash if parameters changed.
+def authenticate(username: str, password: str, *, cost: PasswordCost | None = None) -> User:
+    """Return the user whose password this is, upgrading its hash if `cost` (by default the
+    app's) changed.
 
     One argon2 verification whether the user exists or not, so timing reveals nothing.
     """
     user = find_user(username) if len(username) <= 32 else None
-    hasher, config = _hasher(), current_app.config
-    stand_in = _stand_in_hash(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
+    cost = cost or password_cost()
+    hasher, stand_in = _hasher_for(*cost), _stand_in_hash(*cost)
     try:
         off_the_loop(hasher.verify, user.password_hash if user else stand_in, password)
     except (VerificationError, InvalidHashError):
@@ -137,7 +156,7 @@ def authenticate(username: str, password: str) -> User:
         raise AuthenticationError("Wrong username or password.")
     security_event("login.succeeded", user=user.username)
     if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = hash_password(password, cost)
         db.session.commit()
     return user
 

@@ -21,11 +21,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from todoscale.exceptions import BadRequestError
 from todoscale.extensions import db
-from todoscale.models import Todo, TodoList, User
-from todoscale.models.todos import notes_searchable
+from todoscale.models import Todo, TodoList, TodoRow, User
+from todoscale.models.todos import READ_COLUMNS, notes_searchable
 from todoscale.services.lists import visible_list_id, visible_list_ids
 from todoscale.services.pagination import decode_cursor, encode_cursor
-from todoscale.services.todos import READ_COLUMNS, TodoRow
 
 # The longest query accepted, and how many of its words are used.
 QUERY_MAX = 200
@@ -75,7 +74,7 @@ def search_terms(query: str) -> list[str]:
 
 def _matching(terms: list[str], dialect: str) -> Select[Any]:
     """The todos matching every term (the values bound in the statement)."""
-    columns = [_TODOS.c[name] for name in READ_COLUMNS]
+    columns = READ_COLUMNS
     if dialect == "sqlite":
         # Quoted: the user's words are FTS5 strings, never its query syntax.
         match = " ".join(f'"{term}"' for term in terms)

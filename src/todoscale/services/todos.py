@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from sqlalchemy import Select, bindparam, literal, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
@@ -15,8 +15,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from todoscale.cache import Codec, memoize, track
 from todoscale.exceptions import NotFoundError, PreconditionFailedError, TodoscaleError
 from todoscale.extensions import db
-from todoscale.models import Membership, Todo, User, utcnow
+from todoscale.models import Membership, Todo, TodoRow, User, utcnow
 from todoscale.models import crypto as sealing
+from todoscale.models.todos import READ_COLUMNS
 from todoscale.services.lists import (
     default_list_id,
     member_scope,
@@ -35,34 +36,6 @@ LISTS_PER_QUERY = 200
 
 
 _TODOS = Todo.__table__
-# What a reader sees of a todo, in this order (the creator stays internal).
-READ_COLUMNS = (
-    "id",
-    "list_id",
-    "title",
-    "notes",
-    "completed",
-    "completed_at",
-    "due_at",
-    "created_at",
-    "updated_at",
-    "version",
-)
-
-
-class TodoRow(NamedTuple):
-    """A todo as a reader sees it: read by Core (no ORM loading), immutable, cacheable."""
-
-    id: str
-    list_id: str
-    title: str
-    notes: str
-    completed: bool
-    completed_at: datetime | None
-    due_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
 
 
 @dataclass(frozen=True)
@@ -73,10 +46,8 @@ class Page:
     next_cursor: str | None
 
 
-_TIMES = frozenset(index for index, name in enumerate(READ_COLUMNS) if name.endswith("_at"))
-
-
-_NOTES = READ_COLUMNS.index("notes")
+_TIMES = frozenset(index for index, name in enumerate(TodoRow._fields) if name.endswith("_at"))
+_NOTES = TodoRow._fields.index("notes")
 
 
 def _row_to_json(row: TodoRow) -> list[Any]:
@@ -93,7 +64,7 @@ def _row_from_json(values: list[Any]) -> TodoRow:
     return TodoRow(*fields)
 
 
-# How rows and pages travel through the shared tier: JSON arrays in READ_COLUMNS order.
+# How rows and pages travel through the shared tier: JSON arrays in TodoRow's order.
 _ROW_CODEC: Codec[TodoRow] = Codec(dump=_row_to_json, load=_row_from_json)
 _PAGE_CODEC: Codec[Page] = Codec(
     dump=lambda page: {
@@ -121,8 +92,7 @@ _keyset = tuple_(_TODOS.c.created_at, _TODOS.c.id)
 
 
 def _page_of(n: int, completed: bool, after: bool, limit: Any) -> Select[Any]:
-    columns = (_TODOS.c[name] for name in READ_COLUMNS)
-    query = select(*columns).where(_TODOS.c.list_id == bindparam(f"list{n}"))
+    query = select(*READ_COLUMNS).where(_TODOS.c.list_id == bindparam(f"list{n}"))
     if completed:
         query = query.where(_TODOS.c.completed == bindparam("completed"))
     if after:
@@ -237,7 +207,7 @@ def visible_todo(actor: User, todo_id: str) -> Todo:
 
 
 _TODO_FOR_READER = (
-    select(*(_TODOS.c[name] for name in READ_COLUMNS))
+    select(*READ_COLUMNS)
     .join(Membership, Membership.list_id == _TODOS.c.list_id)
     .where(_TODOS.c.id == bindparam("todo_id"), Membership.user_id == bindparam("user_id"))
 )
@@ -417,7 +387,7 @@ def list_newer_todos(
     created_at, item_id = decode_cursor(before)
     visible_list_id(actor, list_id)
     query = (
-        select(*(_TODOS.c[name] for name in READ_COLUMNS))
+        select(*READ_COLUMNS)
         .where(
             _TODOS.c.list_id == list_id,
             _keyset

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from todoscale.exceptions import PreconditionFailedError, ValidationError
-from todoscale.models import Todo, utcnow
+from todoscale.models import Todo, TodoRow, utcnow
 from todoscale.services import lists, todos
 from todoscale.services.lists import default_list_id
 from todoscale.services.pagination import encode_cursor
@@ -45,9 +45,20 @@ def _page(list_id: str) -> tuple[todos.Page, str | None]:
 LIVE_ID, LIVE_TITLE, LIVE_NOTES = "0" * 32, "%%1%%", "%%2%%"
 
 
-def _live_todo(list_id: str) -> todos.TodoRow:
+def _live_todo(list_id: str) -> TodoRow:
     now = utcnow()
-    return todos.TodoRow(LIVE_ID, list_id, LIVE_TITLE, LIVE_NOTES, False, None, now, now, now, 0)
+    return TodoRow(
+        id=LIVE_ID,
+        list_id=list_id,
+        title=LIVE_TITLE,
+        notes=LIVE_NOTES,
+        completed=False,
+        completed_at=None,
+        due_at=now,
+        created_at=now,
+        updated_at=now,
+        version=0,
+    )
 
 
 def todo_form(todo: Todo | None = None) -> TodoForm:

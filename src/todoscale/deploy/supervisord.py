@@ -107,6 +107,7 @@ class Daemon:
     def sections(self) -> str:
         """[unix_http_server], [supervisord], [rpcinterface:supervisor], [supervisorctl]."""
         if self.logs is None:
+            # In the foreground it prints its own messages to its terminal already.
             own = ["nodaemon=true", "logfile=/dev/null", "logfile_maxbytes=0"]
         else:
             own = [f"logfile={self.logs / 'supervisord.log'}"]

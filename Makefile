@@ -11,7 +11,7 @@ CLUSTER_PORT ?= 8080
 export PORT
 
 .PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres bench clean \
-	translations cluster vendor lock chaos config-table
+	translations cluster vendor lock chaos config-table deploy-files
 
 # Installs come from the lock files (exact versions, with hashes), never straight from
 # pyproject.toml's ranges: an upstream release cannot change a fresh clone unannounced.
@@ -141,6 +141,11 @@ chaos: $(VENV)/.dev-installed
 ## config-table: render README.md's configuration table from src/todoscale/config/settings.py
 config-table: $(VENV)/.dev-installed
 	$(BIN)/python -m todoscale.config README.md
+
+## deploy-files: render deploy/'s example configurations (nginx's sites, supervisor's drop-in)
+## from the package (src/todoscale/deploy/examples.py)
+deploy-files: $(VENV)/.dev-installed
+	$(BIN)/python -m todoscale.deploy.examples deploy
 
 I18N := src/todoscale/translations
 

@@ -16,6 +16,7 @@ from todoscale.bench import procs
 from todoscale.bench import summary as report
 from todoscale.config import load_config
 from todoscale.deploy import cluster as local
+from todoscale.deploy import probes
 
 POSTGRES_URL = os.environ.get(
     "TODOSCALE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/todoscale_bench"
@@ -59,7 +60,7 @@ def run(
         instance = Path(tmp)
         env, backends = _environment(instance)
         embedded.prepare(instance, env)
-        port = local.free_port_run(INSTANCES + 1)  # nginx, then one port per instance
+        port = probes.free_port_run(INSTANCES + 1)  # nginx, then one port per instance
         plan = local.Plan(instance_path=instance, port=port, instances=INSTANCES, env=env)
         plan.server = load_config()["SERVER"]
         base = f"http://127.0.0.1:{port}"

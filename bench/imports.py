@@ -27,7 +27,7 @@ from typing import Any
 from bench import ROOT
 from bench.embedded import PASSWORD, free_port, token
 from todoscale.bench import procs
-from todoscale.deploy.cluster import processes
+from todoscale.bench.procs import processes
 
 MIB = 1024 * 1024
 # Under the 10 MiB request limit with the multipart envelope around the file.

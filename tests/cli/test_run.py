@@ -25,7 +25,7 @@ import pytest
 import socketio
 
 from tests.deploy.helpers import free_port_run, wait_for
-from todoscale.deploy import cluster as local
+from todoscale.bench import procs
 
 PASSWORD = "run password 1"
 START_SECONDS = 120  # generous: a loaded 2-core machine starts four programs slowly
@@ -79,14 +79,14 @@ class Run:
         """Every live process below `todoscale run` (supervisord's programs and theirs)."""
         assert self.proc is not None
         children: dict[int, list[int]] = {}
-        for pid, fields in local.processes():
+        for pid, fields in procs.processes():
             children.setdefault(int(fields[1]), []).append(pid)
         found, todo = [], [self.proc.pid]
         while todo:
             for child in children.get(todo.pop(), []):
                 found.append(child)
                 todo.append(child)
-        return [pid for pid in found if local.alive(pid)]
+        return [pid for pid in found if procs.alive(pid)]
 
     def stop(self) -> list[int]:
         """SIGTERM to the process group, as a service manager does; the processes it had.
@@ -104,10 +104,10 @@ class Run:
             self.proc.kill()
             self.proc.wait()
         deadline = time.monotonic() + 5
-        while any(local.alive(pid) for pid in processes) and time.monotonic() < deadline:
+        while any(procs.alive(pid) for pid in processes) and time.monotonic() < deadline:
             time.sleep(0.1)
         for pid in processes:
-            if local.alive(pid):
+            if procs.alive(pid):
                 os.kill(pid, signal.SIGKILL)
         return processes
 

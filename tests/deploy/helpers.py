@@ -8,7 +8,7 @@ import signal
 import subprocess
 
 from tests.conftest import skip_or_fail
-from todoscale.deploy.cluster import free_port_run, free_ports_at, wait_answer
+from todoscale.deploy.probes import free_port_run, free_ports_at, wait_answer
 
 __all__ = ["free_port_run", "free_ports_at", "require", "stop_group", "wait_for"]
 

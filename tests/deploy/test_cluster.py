@@ -37,7 +37,9 @@ from sqlalchemy.engine import make_url
 from tests.deploy.helpers import free_ports_at, require
 from tests.deploy.test_nginx_config import make_certificate
 from todoscale.bench import load as wrk
+from todoscale.bench import procs
 from todoscale.deploy import cluster as local
+from todoscale.deploy import probes
 
 PASSWORD = "cluster password 1"
 
@@ -433,13 +435,13 @@ def test_cluster_down_stops_every_process(cluster):
     assert supervisor is not None
     pids = [supervisor]
     for pgid in local.program_pids(cluster.folder).values():
-        pids += local.group_members(pgid)
+        pids += procs.group_members(pgid)
     assert len(pids) >= 1 + 2 * 3  # supervisord, nginx, two gunicorns with two workers each
 
     output = _todoscale(cluster.env, "cluster", "down", timeout=90)
 
     assert "Stopped" in output
-    assert [pid for pid in pids if local.alive(pid)] == []
+    assert [pid for pid in pids if procs.alive(pid)] == []
     assert "No cluster is running" in _todoscale(cluster.env, "cluster", "status")
 
 
@@ -471,7 +473,7 @@ def test_a_given_redis_is_used_and_the_cluster_runs_none_of_its_own(tmp_path, re
         )
         assert status == 201
         pids = local.program_pids(folder)
-        programs = [pid for pgid in pids.values() for pid in local.group_members(pgid)]
+        programs = [pid for pgid in pids.values() for pid in procs.group_members(pgid)]
         commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in programs]
     finally:
         local.down(folder)
@@ -492,7 +494,7 @@ def _processes_of(folder: Path) -> list[int]:
     """Every live process that names `folder` in its command line or its environment."""
     mark = str(folder).encode()
     found = []
-    for pid, fields in local.processes():
+    for pid, fields in procs.processes():
         if pid == os.getpid() or fields[0] == "Z":
             continue
         try:
@@ -543,8 +545,8 @@ def _assert_nothing_left(folder: Path) -> None:
     if not left:
         return
     described = [Path(f"/proc/{pid}/cmdline").read_bytes()[:80] for pid in left]
-    sessions = {int(fields[3]) for pid, fields in local.processes() if pid in left}
-    for pid, fields in sorted(local.processes(), key=lambda item: item[0] not in sessions):
+    sessions = {int(fields[3]) for pid, fields in procs.processes() if pid in left}
+    for pid, fields in sorted(procs.processes(), key=lambda item: item[0] not in sessions):
         if int(fields[3]) in sessions:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -582,6 +584,6 @@ def test_free_ports_are_free_at_every_offset_not_only_the_first(monkeypatch):
         held.listen()
         taken = held.getsockname()[1]
         bases = iter([taken - 100, taken + 1000])
-        monkeypatch.setattr(local.random, "randrange", lambda *_: next(bases))
+        monkeypatch.setattr(probes.random, "randrange", lambda *_: next(bases))
 
         assert free_ports_at([0, 100]) == taken + 1000

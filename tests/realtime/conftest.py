@@ -21,7 +21,7 @@ from flask import Flask
 
 from todoscale import create_app
 from todoscale.deploy import servers
-from todoscale.deploy.cluster import wait_answer
+from todoscale.deploy.probes import wait_answer
 from todoscale.extensions import db
 
 START_SECONDS = 30.0

@@ -18,7 +18,6 @@ from typing import Any
 from todoscale.bench import floors, load, procs, summary, workload
 from todoscale.bench.rungs import Case
 from todoscale.bench.setups import NEEDS_SERVICES, SETUPS, Context, Target
-from todoscale.deploy import cluster as local
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/todoscale_bench"
 REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -240,8 +239,8 @@ def measure(options: Options, prepared: Prepared) -> dict[str, dict[str, Any]]:
 
 def _leftovers(pids: set[int]) -> list[int]:
     """Processes the bench started that are still alive (by pid, or in one of its groups)."""
-    alive = [pid for pid in pids if local.alive(pid)]
-    members = [pid for pgid in pids for pid in local.group_members(pgid)]
+    alive = [pid for pid in pids if procs.alive(pid)]
+    members = [pid for pgid in pids for pid in procs.group_members(pgid)]
     return sorted(set(alive + members))
 
 

@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import redis
@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from todoscale.deploy.cluster import group_members, processes, wait_answer
+from todoscale.deploy.probes import wait_answer
 
 # The scripts of the Python running the bench (a venv's bin, or the installation's).
 BIN = Path(sys.executable).parent
@@ -121,6 +121,33 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self._log_file.close()
+
+
+def processes() -> Iterator[tuple[int, list[str]]]:
+    """Every process's id and the fields of its /proc stat after the command name (state,
+    parent, process group, session, ..., user and system time at 11 and 12)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        yield int(entry.name), fields
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group `pgid`."""
+    return [pid for pid, fields in processes() if int(fields[2]) == pgid and fields[0] != "Z"]
 
 
 def group_cpu_seconds(groups: set[int]) -> float:

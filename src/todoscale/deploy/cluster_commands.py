@@ -105,7 +105,9 @@ def down() -> None:
     if not stopped:
         click.echo(f"No cluster is running from {_folder()}.")
         return
-    click.echo(f"Stopped {len(stopped)} processes: {' '.join(map(str, stopped))}")
+    supervisor, *groups = stopped
+    listed = " ".join(map(str, groups))
+    click.echo(f"Stopped supervisord ({supervisor}) and {len(groups)} programs' groups: {listed}")
 
 
 @group.command()

@@ -23,7 +23,6 @@ class BoundedIntegerField(IntegerField):
     def process_formdata(self, valuelist: list[Any]) -> None:
         """Refuse over-long input as not an integer; otherwise IntegerField's parsing."""
         if valuelist and len(str(valuelist[0]).strip()) > DIGITS:
-            self.data = None
             raise ValueError(self.gettext("Not a valid integer value."))
         super().process_formdata(valuelist)
 

@@ -137,11 +137,13 @@ def retire(folder: Path, *pids: int) -> None:
     many workers died since the last sweep."""
     from prometheus_client.mmap_dict import MmapedDict, mmap_key  # only after the variable is set
 
+    dead = set(pids)
+    # prometheus_client's files and the request layer's (`counter_request_<pid>.db`).
+    sources = [path for path in folder.iterdir() if pid_of(path) in dead]
     for typ in ARCHIVED_TYPES:
         sums: dict[str, float] = {}
-        for pid in pids:
-            source = folder / f"{typ}_{pid}.db"
-            if source.exists():
+        for source in sources:
+            if source.name.startswith(f"{typ}_") and source.suffix == ".db":
                 for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(source)):
                     sums[key] = sums.get(key, 0.0) + value
         if typ == "counter":  # every exit counts, whether or not it counted anything
@@ -156,10 +158,8 @@ def retire(folder: Path, *pids: int) -> None:
                 archive.write_value(key, current + value, 0.0)
         finally:
             archive.close()
-    dead = set(pids)
-    for path in folder.iterdir():
-        if pid_of(path) in dead:
-            path.unlink(missing_ok=True)
+    for path in sources:
+        path.unlink(missing_ok=True)
 
 
 def announce(folder: Path, pid: int, details: dict[str, object]) -> None:

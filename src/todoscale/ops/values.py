@@ -1,0 +1,219 @@
+"""The request layer's values, written in place in files that prometheus_client reads.
+
+In multiprocess mode prometheus_client writes each value through a lock, a pid check, a
+dictionary look-up and a `struct` call: with four values a request (a histogram bucket and
+sum, in-flight up and down) that was most of the layer's cost. The layer writes files of its
+own instead, in the format `MmapedDict` writes (a 4-byte used length and 4 bytes of padding,
+then entries: a 4-byte key length, the key padded to 8 bytes, the value, a timestamp), named
+so that prometheus_client's merge and ours read them like any other
+(`histogram_request_<pid>.db`). A series' entry is appended once; from then on its value is
+one double of a memoryview over the mapped file, added to in place. Values are in the file
+as soon as they are counted: a scrape sees them at once, a SIGKILLed worker loses none, and
+the sweep folds a dead worker's files like prometheus_client's.
+
+Outside multiprocess mode (tests, `flask run`) the same series go to prometheus_client's
+in-memory metrics, where a value costs little and the default registry shows it.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import threading
+from bisect import bisect_left
+from pathlib import Path
+
+from prometheus_client.mmap_dict import mmap_key
+from prometheus_client.utils import floatToGoString
+
+from todoscale.instruments import (
+    IN_FLIGHT,
+    LATENCY_BUCKETS,
+    REQUEST_LABELS,
+    REQUEST_SECONDS,
+    SQL_SECONDS,
+    SQL_STATEMENTS,
+)
+
+INITIAL_SIZE = 1 << 16  # as MmapedDict's: doubled whenever an entry would not fit
+PREFIX = "request"
+_USED = struct.Struct("i")
+_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
+_LE = tuple(floatToGoString(bound) for bound in _BOUNDS)
+
+
+class ValueFile:
+    """One file of this process's values in prometheus_client's multiprocess format; the
+    caller serializes every call (one lock for the layer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            size = INITIAL_SIZE
+            os.ftruncate(self._fd, size)
+        self._map = mmap.mmap(self._fd, size)
+        self.values = memoryview(self._map).cast("d")
+        self._index: dict[str, int] = {}
+        self._used = _USED.unpack_from(self._map, 0)[0]
+        if self._used == 0:
+            self._used = 8
+            self._map[0:4] = _USED.pack(8)
+        else:  # a file left by a process that had this pid: keep its entries
+            self._read_entries()
+
+    def index(self, key: str) -> int:
+        """Where `key`'s value is in `values` (its entry appended, at 0, when new). May map
+        the file afresh: read `values` again after calling this."""
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = self._append(key.encode())
+        return found
+
+    def _append(self, key: bytes) -> int:
+        padded = key + b" " * (8 - (len(key) + 4) % 8)
+        entry = struct.pack(f"i{len(padded)}sdd", len(key), padded, 0.0, 0.0)
+        end = self._used + len(entry)
+        if end > len(self._map):
+            self._grow(end)
+        self._map[self._used : end] = entry
+        # The used length last: a reader never sees an entry before it is whole.
+        self._map[0:4] = _USED.pack(end)
+        self._used = end
+        return (end - 16) // 8
+
+    def _grow(self, end: int) -> None:
+        size = len(self._map)
+        while size < end:
+            size *= 2
+        os.ftruncate(self._fd, size)
+        self.values.release()
+        self._map.close()
+        self._map = mmap.mmap(self._fd, size)
+        self.values = memoryview(self._map).cast("d")
+
+    def _read_entries(self) -> None:
+        pos = 8
+        while pos < self._used:
+            length = _USED.unpack_from(self._map, pos)[0]
+            key = bytes(self._map[pos + 4 : pos + 4 + length]).decode()
+            pos += 4 + length + (8 - (length + 4) % 8)
+            self._index[key] = pos // 8
+            pos += 16
+
+    def close(self) -> None:
+        """Unmap and close the file."""
+        self.values.release()
+        self._map.close()
+        os.close(self._fd)
+
+
+def _name_and_help(metric: object) -> tuple[str, str]:
+    described = metric.describe()[0]  # type: ignore[attr-defined]
+    return described.name, described.documentation
+
+
+class FileValues:
+    """The layer's series of this process (request histogram, SQL counters, in-flight), in
+    three files of its own in `folder`."""
+
+    def __init__(self, folder: Path, pid: int) -> None:
+        self.lock = threading.Lock()
+        self.histogram = ValueFile(folder / f"histogram_{PREFIX}_{pid}.db")
+        self.counter = ValueFile(folder / f"counter_{PREFIX}_{pid}.db")
+        self.gauge = ValueFile(folder / f"gauge_livesum_{PREFIX}_{pid}.db")
+        name, doc = _name_and_help(IN_FLIGHT)
+        self._in_flight = self.gauge.index(mmap_key(name, name, [], [], doc))
+        self._requests: dict[tuple[str, str, int], tuple[int, ...]] = {}
+        self._sql: dict[str, tuple[int, int]] = {}
+
+    def started(self) -> None:
+        """One more request in flight."""
+        with self.lock:
+            self.gauge.values[self._in_flight] += 1.0
+
+    def finished(
+        self,
+        endpoint: str,
+        method: str,
+        status: int,
+        seconds: float,
+        statements: int,
+        sql_seconds: float,
+    ) -> None:
+        """One request served: out of flight, into its histogram and its route's SQL."""
+        with self.lock:
+            self.gauge.values[self._in_flight] -= 1.0
+            slots = self._requests.get((endpoint, method, status))
+            if slots is None:
+                slots = self._new_request(endpoint, method, status)
+            values = self.histogram.values
+            values[slots[bisect_left(_BOUNDS, seconds)]] += 1.0
+            values[slots[-1]] += seconds
+            if statements:
+                pair = self._sql.get(endpoint)
+                if pair is None:
+                    pair = self._new_sql(endpoint)
+                values = self.counter.values
+                values[pair[0]] += statements
+                values[pair[1]] += sql_seconds
+
+    def _new_request(self, endpoint: str, method: str, status: int) -> tuple[int, ...]:
+        """The histogram's entries of a new label set, as prometheus_client keys them."""
+        name, doc = _name_and_help(REQUEST_SECONDS)
+        labels = [endpoint, method, str(status)]
+        names = [*REQUEST_LABELS, "le"]
+        index = self.histogram.index
+        buckets = [index(mmap_key(name, f"{name}_bucket", names, [*labels, le], doc)) for le in _LE]
+        slots = (*buckets, index(mmap_key(name, f"{name}_sum", names[:-1], labels, doc)))
+        self._requests[(endpoint, method, status)] = slots
+        return slots
+
+    def _new_sql(self, endpoint: str) -> tuple[int, int]:
+        pair = tuple(
+            self.counter.index(mmap_key(name, f"{name}_total", ["endpoint"], [endpoint], doc))
+            for name, doc in map(_name_and_help, (SQL_STATEMENTS, SQL_SECONDS))
+        )
+        self._sql[endpoint] = pair[0], pair[1]
+        return self._sql[endpoint]
+
+    def close(self) -> None:
+        """Close the files after their last use (they stay, for the sweep to fold once this
+        process is gone). Takes no lock: a forked child closes its parent's, whose lock a
+        thread of the parent may have held at the fork."""
+        for file in (self.histogram, self.counter, self.gauge):
+            file.close()
+
+
+class RegistryValues:
+    """The same series in prometheus_client's in-memory metrics (one process, no folder)."""
+
+    def started(self) -> None:
+        """One more request in flight."""
+        IN_FLIGHT.inc()
+
+    def finished(
+        self,
+        endpoint: str,
+        method: str,
+        status: int,
+        seconds: float,
+        statements: int,
+        sql_seconds: float,
+    ) -> None:
+        """One request served."""
+        IN_FLIGHT.dec()
+        REQUEST_SECONDS.labels(endpoint, method, str(status)).observe(seconds)
+        if statements:
+            SQL_STATEMENTS.labels(endpoint).inc(statements)
+            SQL_SECONDS.labels(endpoint).inc(sql_seconds)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def for_process(folder: Path | None) -> FileValues | RegistryValues:
+    """Where this process's layer writes: its own files in its group's folder, when it has one."""
+    return RegistryValues() if folder is None else FileValues(folder, os.getpid())

@@ -129,7 +129,8 @@ def test_threads_counting_at_once_lose_no_count(tmp_path):
     def serve() -> None:
         for _ in range(2000):
             sink.started()
-            sink.finished("/a", "GET", 200, 0.001, 1, 0.0)
+            with sink.lock:  # as the request layer holds it
+                sink.finished("/a", "GET", 200, 0.001, 1, 0.0)
 
     threads = [threading.Thread(target=serve) for _ in range(8)]
     for thread in threads:

@@ -102,7 +102,9 @@ class RequestMetrics:
         self.wsgi_app = wsgi_app
         self.slow_seconds = app.config["SLOW_REQUEST_MS"] / 1000
         self.root = Path(metrics_root(app.config))
-        self.recorder = stats.Recorder()
+        # One lock for the request's values and its statistics: one acquisition at its end.
+        self.lock = threading.Lock()
+        self.recorder = stats.Recorder(self.lock)
         self.controls = Controls(self.root, self.recorder)
         # Where this process writes its values: opened at its first request (after any fork).
         self.values: values.FileValues | values.RegistryValues | None = None
@@ -146,8 +148,10 @@ class RequestMetrics:
             if method not in METHODS:
                 method = "OTHER"
             statements, sql_seconds, _watch = counts
-            sink.finished(endpoint, method, status, seconds, statements, sql_seconds)
-            kept = self.recorder.add((endpoint, method), status, seconds, statements, sql_seconds)
+            with self.lock:
+                sink.finished(endpoint, method, status, seconds, statements, sql_seconds)
+                kept = self.recorder.add((endpoint, method), status, seconds, statements,
+                                         sql_seconds)  # fmt: skip
             if kept or seconds > self.slow_seconds:
                 self._slow(endpoint, method, sent, seconds, counts, kept)
             profiler = environ.get(PROFILER_ENVIRON)
@@ -181,7 +185,7 @@ class RequestMetrics:
         with self._starting:  # the first requests of several threads: one set of files
             if self.values is None:
                 start_process(self.app)
-                self.values = values.for_process(groups.current_group())
+                self.values = values.for_process(groups.current_group(), self.lock)
             return self.values
 
     def forget_process(self) -> None:

@@ -117,10 +117,11 @@ def _name_and_help(metric: object) -> tuple[str, str]:
 
 class FileValues:
     """The layer's series of this process (request histogram, SQL counters, in-flight), in
-    three files of its own in `folder`."""
+    three files of its own in `folder`; `lock` serializes every write (`finished` runs with
+    it held by the caller, who adds the request's statistics under it too)."""
 
-    def __init__(self, folder: Path, pid: int) -> None:
-        self.lock = threading.Lock()
+    def __init__(self, folder: Path, pid: int, lock: threading.Lock | None = None) -> None:
+        self.lock = lock or threading.Lock()
         self.histogram = ValueFile(folder / f"histogram_{PREFIX}_{pid}.db")
         self.counter = ValueFile(folder / f"counter_{PREFIX}_{pid}.db")
         self.gauge = ValueFile(folder / f"gauge_livesum_{PREFIX}_{pid}.db")
@@ -143,22 +144,22 @@ class FileValues:
         statements: int,
         sql_seconds: float,
     ) -> None:
-        """One request served: out of flight, into its histogram and its route's SQL."""
-        with self.lock:
-            self.gauge.values[self._in_flight] -= 1.0
-            slots = self._requests.get((endpoint, method, status))
-            if slots is None:
-                slots = self._new_request(endpoint, method, status)
-            values = self.histogram.values
-            values[slots[bisect_left(_BOUNDS, seconds)]] += 1.0
-            values[slots[-1]] += seconds
-            if statements:
-                pair = self._sql.get(endpoint)
-                if pair is None:
-                    pair = self._new_sql(endpoint)
-                values = self.counter.values
-                values[pair[0]] += statements
-                values[pair[1]] += sql_seconds
+        """One request served (hold `lock`): out of flight, into its histogram and its
+        route's SQL."""
+        self.gauge.values[self._in_flight] -= 1.0
+        slots = self._requests.get((endpoint, method, status))
+        if slots is None:
+            slots = self._new_request(endpoint, method, status)
+        values = self.histogram.values
+        values[slots[bisect_left(_BOUNDS, seconds)]] += 1.0
+        values[slots[-1]] += seconds
+        if statements:
+            pair = self._sql.get(endpoint)
+            if pair is None:
+                pair = self._new_sql(endpoint)
+            values = self.counter.values
+            values[pair[0]] += statements
+            values[pair[1]] += sql_seconds
 
     def _new_request(self, endpoint: str, method: str, status: int) -> tuple[int, ...]:
         """The histogram's entries of a new label set, as prometheus_client keys them."""
@@ -214,6 +215,6 @@ class RegistryValues:
         """Nothing to close."""
 
 
-def for_process(folder: Path | None) -> FileValues | RegistryValues:
+def for_process(folder: Path | None, lock: threading.Lock) -> FileValues | RegistryValues:
     """Where this process's layer writes: its own files in its group's folder, when it has one."""
-    return RegistryValues() if folder is None else FileValues(folder, os.getpid())
+    return RegistryValues() if folder is None else FileValues(folder, os.getpid(), lock)

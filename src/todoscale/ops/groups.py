@@ -12,8 +12,9 @@ prometheus_client writes one file per metric type and pid and never removes any 
 `child_exit`; granian has no such hook). `sweep` does the rest, for any server: a group
 whose owner died is removed; a dead worker's counters and histograms are added into the
 group's `*_archive.db` files (so totals never go back) and its files deleted, gauges
-included. It runs under one lock at each scrape and when a worker starts, so the number of
-files stays at (live processes x types) + 2 however often workers are recycled.
+included. It runs under one lock, in every process's control thread each second (the
+janitor: `fold_dead`, off the scrape's path), when a worker starts and at each scrape, so
+the number of files stays at (live processes x types) + 2 however often workers are recycled.
 
 Only the standard library at import: gunicorn's master imports this before the variable is
 set. (A pid reused within moments of its process's death is the one case a sweep can get
@@ -125,10 +126,30 @@ def sweep(root: str | os.PathLike[str]) -> None:
 
 def compact(folder: Path) -> int:
     """Fold the files of dead pids into the archives (hold `locked`); return how many pids."""
-    dead = {pid for path in folder.iterdir() if (pid := pid_of(path)) and not alive(pid)}
+    dead = dead_pids(folder)
     if dead:
         retire(folder, *sorted(dead))
     return len(dead)
+
+
+def dead_pids(folder: Path) -> set[int]:
+    """The pids that have files in `folder` and no longer run."""
+    pids = {pid for path in folder.iterdir() if (pid := pid_of(path))}
+    return {pid for pid in pids if not alive(pid)}
+
+
+def fold_dead(folder: Path) -> int:
+    """The janitor's round: fold the group's dead workers into its archives when there are any
+    (looked for without the lock, so a round with none costs a listing and a /proc read a
+    pid). Every process's control thread runs it each second: dead workers' files are folded
+    off the scrape's path, and a scrape seldom finds any left to fold."""
+    try:
+        if not dead_pids(folder):
+            return 0
+    except FileNotFoundError:  # the group is gone (its owner died, a sweep removed it)
+        return 0
+    with locked(folder.parent):
+        return compact(folder)
 
 
 def retire(folder: Path, *pids: int) -> None:

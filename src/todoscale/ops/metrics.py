@@ -210,19 +210,18 @@ def _after_fork() -> None:
 
 
 def start_process(app: Flask) -> None:
-    """Announce this process in its group, sweep dead workers' files, start the control thread
-    (the metrics wrapper does it at a process's first request; a Celery pool process at start)."""
-    metrics = of(app)
-    root, controls = metrics.root, metrics.controls
+    """Announce this process in its group, start the control thread, which sweeps dead
+    workers' files off the request's path (the metrics wrapper does it at a process's first
+    request; a Celery pool process at start)."""
+    controls = of(app).controls
     folder = groups.current_group()
     if folder is not None:
         try:
             groups.announce(folder, os.getpid(), {"kind": kind_of_server(), "started": time.time()})
-            groups.sweep(root)
         except OSError:
             logger.exception("could not register this process in %s", folder)
     controls.poll()  # a new process knows the armed orders from its first request on
-    controls.start(service_name())
+    controls.start(service_name(), folder)
 
 
 def _log_slow(slow: stats.SlowRequest) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from todoscale.ops import groups, merge, values
+from todoscale.ops import groups, merge, valuefile, values
 
 SECONDS = (0.0004, 0.001, 0.003, 0.02, 0.7, 12.0)
 
@@ -101,7 +101,8 @@ def test_a_file_grows_and_every_value_stays_where_it_was(tmp_path):
     sink.started()
     sink.finished(rules[0], "GET", 200, 0.003, 0, 0.0)
 
-    assert (tmp_path / f"histogram_request_{os.getpid()}.db").stat().st_size > values.INITIAL_SIZE
+    size = (tmp_path / f"histogram_request_{os.getpid()}.db").stat().st_size
+    assert size > valuefile.INITIAL_SIZE
     found = _files(tmp_path)
     count = "todoscale_http_request_duration_seconds_count"
     for n, rule in enumerate(rules):

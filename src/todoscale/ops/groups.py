@@ -32,6 +32,8 @@ import shutil
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 
+from todoscale.ops.valuefile import ValueFile, add_values
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OWNER_FILE = "owner"
 LOCK_FILE = ".lock"
@@ -155,28 +157,27 @@ def fold_dead(folder: Path) -> int:
 def retire(folder: Path, *pids: int) -> None:
     """Add dead pids' counters and histograms to the archives, count their exits, drop their
     files. Their values are summed first, so each archive is opened and written once however
-    many workers died since the last sweep."""
-    from prometheus_client.mmap_dict import MmapedDict, mmap_key  # only after the variable is set
+    many workers died since the last sweep; keys stay the bytes in the files."""
+    from prometheus_client.mmap_dict import mmap_key  # only after the variable is set
 
     dead = set(pids)
     # prometheus_client's files and the request layer's (`counter_request_<pid>.db`).
     sources = [path for path in folder.iterdir() if pid_of(path) in dead]
     for typ in ARCHIVED_TYPES:
-        sums: dict[str, float] = {}
+        sums: dict[bytes, float] = {}
         for source in sources:
             if source.name.startswith(f"{typ}_") and source.suffix == ".db":
-                for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(source)):
-                    sums[key] = sums.get(key, 0.0) + value
+                add_values(source, sums)
         if typ == "counter":  # every exit counts, whether or not it counted anything
-            key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP)
+            key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP).encode()
             sums[key] = sums.get(key, 0.0) + len(pids)
         if not sums:
             continue
-        archive = MmapedDict(str(folder / f"{typ}_archive.db"))
+        archive = ValueFile(folder / f"{typ}_archive.db")
         try:
             for key, value in sums.items():
-                current, _ = archive.read_value(key)
-                archive.write_value(key, current + value, 0.0)
+                index = archive.index(key)  # may map the file afresh: values read after it
+                archive.values[index] += value
         finally:
             archive.close()
     for path in sources:

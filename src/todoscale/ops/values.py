@@ -17,9 +17,7 @@ in-memory metrics, where a value costs little and the default registry shows it.
 
 from __future__ import annotations
 
-import mmap
 import os
-import struct
 import threading
 from bisect import bisect_left
 from pathlib import Path
@@ -35,79 +33,11 @@ from todoscale.instruments import (
     SQL_SECONDS,
     SQL_STATEMENTS,
 )
+from todoscale.ops.valuefile import ValueFile
 
-INITIAL_SIZE = 1 << 16  # as MmapedDict's: doubled whenever an entry would not fit
 PREFIX = "request"
-_USED = struct.Struct("i")
 _BOUNDS = (*LATENCY_BUCKETS, float("inf"))
 _LE = tuple(floatToGoString(bound) for bound in _BOUNDS)
-
-
-class ValueFile:
-    """One file of this process's values in prometheus_client's multiprocess format; the
-    caller serializes every call (one lock for the layer)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        size = os.fstat(self._fd).st_size
-        if size == 0:
-            size = INITIAL_SIZE
-            os.ftruncate(self._fd, size)
-        self._map = mmap.mmap(self._fd, size)
-        self.values = memoryview(self._map).cast("d")
-        self._index: dict[str, int] = {}
-        self._used = _USED.unpack_from(self._map, 0)[0]
-        if self._used == 0:
-            self._used = 8
-            self._map[0:4] = _USED.pack(8)
-        else:  # a file left by a process that had this pid: keep its entries
-            self._read_entries()
-
-    def index(self, key: str) -> int:
-        """Where `key`'s value is in `values` (its entry appended, at 0, when new). May map
-        the file afresh: read `values` again after calling this."""
-        found = self._index.get(key)
-        if found is None:
-            found = self._index[key] = self._append(key.encode())
-        return found
-
-    def _append(self, key: bytes) -> int:
-        padded = key + b" " * (8 - (len(key) + 4) % 8)
-        entry = struct.pack(f"i{len(padded)}sdd", len(key), padded, 0.0, 0.0)
-        end = self._used + len(entry)
-        if end > len(self._map):
-            self._grow(end)
-        self._map[self._used : end] = entry
-        # The used length last: a reader never sees an entry before it is whole.
-        self._map[0:4] = _USED.pack(end)
-        self._used = end
-        return (end - 16) // 8
-
-    def _grow(self, end: int) -> None:
-        size = len(self._map)
-        while size < end:
-            size *= 2
-        os.ftruncate(self._fd, size)
-        self.values.release()
-        self._map.close()
-        self._map = mmap.mmap(self._fd, size)
-        self.values = memoryview(self._map).cast("d")
-
-    def _read_entries(self) -> None:
-        pos = 8
-        while pos < self._used:
-            length = _USED.unpack_from(self._map, pos)[0]
-            key = bytes(self._map[pos + 4 : pos + 4 + length]).decode()
-            pos += 4 + length + (8 - (length + 4) % 8)
-            self._index[key] = pos // 8
-            pos += 16
-
-    def close(self) -> None:
-        """Unmap and close the file."""
-        self.values.release()
-        self._map.close()
-        os.close(self._fd)
 
 
 def _name_and_help(metric: object) -> tuple[str, str]:
@@ -126,7 +56,7 @@ class FileValues:
         self.counter = ValueFile(folder / f"counter_{PREFIX}_{pid}.db")
         self.gauge = ValueFile(folder / f"gauge_livesum_{PREFIX}_{pid}.db")
         name, doc = _name_and_help(IN_FLIGHT)
-        self._in_flight = self.gauge.index(mmap_key(name, name, [], [], doc))
+        self._in_flight = self.gauge.index(mmap_key(name, name, [], [], doc).encode())
         self._requests: dict[tuple[str, str, int], tuple[int, ...]] = {}
         self._sql: dict[str, tuple[int, int]] = {}
 
@@ -167,14 +97,17 @@ class FileValues:
         labels = [endpoint, method, str(status)]
         names = [*REQUEST_LABELS, "le"]
         index = self.histogram.index
-        buckets = [index(mmap_key(name, f"{name}_bucket", names, [*labels, le], doc)) for le in _LE]
-        slots = (*buckets, index(mmap_key(name, f"{name}_sum", names[:-1], labels, doc)))
+        keys = [mmap_key(name, f"{name}_bucket", names, [*labels, le], doc) for le in _LE]
+        keys.append(mmap_key(name, f"{name}_sum", names[:-1], labels, doc))
+        slots = tuple(index(key.encode()) for key in keys)
         self._requests[(endpoint, method, status)] = slots
         return slots
 
     def _new_sql(self, endpoint: str) -> tuple[int, int]:
         pair = tuple(
-            self.counter.index(mmap_key(name, f"{name}_total", ["endpoint"], [endpoint], doc))
+            self.counter.index(
+                mmap_key(name, f"{name}_total", ["endpoint"], [endpoint], doc).encode()
+            )
             for name, doc in map(_name_and_help, (SQL_STATEMENTS, SQL_SECONDS))
         )
         self._sql[endpoint] = pair[0], pair[1]

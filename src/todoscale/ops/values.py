@@ -3,11 +3,10 @@
 In multiprocess mode prometheus_client writes each value through a lock, a pid check, a
 dictionary look-up and a `struct` call: with four values a request (a histogram bucket and
 sum, in-flight up and down) that was most of the layer's cost. The layer writes files of its
-own instead, in the format `MmapedDict` writes (a 4-byte used length and 4 bytes of padding,
-then entries: a 4-byte key length, the key padded to 8 bytes, the value, a timestamp), named
-so that prometheus_client's merge and ours read them like any other
-(`histogram_request_<pid>.db`). A series' entry is appended once; from then on its value is
-one double of a memoryview over the mapped file, added to in place. Values are in the file
+own instead, in the same format (`valuefile`), named so that prometheus_client's merge and
+ours read them like any other (`histogram_request_<pid>.db`). A series' entry is appended
+once; from then on its value is one double of a memoryview over the mapped file, added to in
+place. Values are in the file
 as soon as they are counted: a scrape sees them at once, a SIGKILLed worker loses none, and
 the sweep folds a dead worker's files like prometheus_client's.
 

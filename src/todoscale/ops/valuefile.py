@@ -91,9 +91,9 @@ def add_values(path: Path, into: dict[bytes, float]) -> None:
     """Add each value of the file at `path` into `into`, by its key's bytes."""
     with open(path, "rb") as handle:
         head = handle.read(8)
-        if len(head) < 8:
-            return  # created, never written
-        used = _USED.unpack_from(head)[0]
+        used = _USED.unpack_from(head)[0] if len(head) == 8 else 0
+        if used <= 8:
+            return  # created, no entry written yet
         data = head + handle.read(used - 8)
     unpack_length, unpack_value, get = _USED.unpack_from, _VALUE.unpack_from, into.get
     pos = 8

@@ -44,7 +44,7 @@ def visible_list_id(actor: User, list_id: str) -> str:
     """`list_id` if `actor` can see that list, from the cached ids; NotFoundError otherwise.
 
     For writers that need only the id: a list deleted after this check is refused by the
-    foreign key at commit (see `todos._commit_into_list`).
+    foreign key (see `todos._into_list`).
     """
     if list_id not in visible_list_ids(actor):
         raise NotFoundError("No such list.")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -10,12 +11,13 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, bindparam, literal, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from todoscale.cache import Codec, cached, invalidate, local_cache, remember
 from todoscale.exceptions import NotFoundError, PreconditionFailedError, TodoscaleError
 from todoscale.extensions import db
-from todoscale.models import Membership, Todo, User, utcnow
+from todoscale.models import Membership, Todo, User, new_id, utcnow
 from todoscale.models import crypto as sealing
 from todoscale.services.lists import (
     default_list_id,
@@ -267,6 +269,9 @@ def _read_todo(user_id: str, todo_id: str) -> TodoRow | None:
     return None if found is None else TodoRow(*found)
 
 
+_INSERT_TODO = _TODOS.insert()
+
+
 def create_todo(
     actor: User,
     *,
@@ -275,39 +280,53 @@ def create_todo(
     notes: str = "",
     due_at: datetime | None = None,
 ) -> Todo:
-    """Add a todo to a list `actor` can see (their default list when none is named)."""
+    """Add a todo to a list `actor` can see (their default list when none is named).
+
+    One Core INSERT rather than the ORM's unit of work, which cost a third of a `POST`
+    (py-spy); the todo returned is detached, holding every column as written.
+    """
     target = visible_list_id(actor, list_id) if list_id else default_list_id(actor)
     now = utcnow()
-    todo = Todo(
-        list_id=target,
-        creator_id=actor.id,
-        title=check_title(title),
-        notes=check_notes(notes),
-        due_at=check_due_at(due_at),
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(todo)
-    _commit_into_list()
-    invalidate(list_scope(todo.list_id), todo_scope(todo.id))
+    values = {
+        "id": new_id(),
+        "list_id": target,
+        "creator_id": actor.id,
+        "title": check_title(title),
+        "notes": check_notes(notes),
+        "due_at": check_due_at(due_at),
+        "completed": False,
+        "completed_at": None,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+    with _into_list():
+        result = db.session.connection().execute(_INSERT_TODO, values)
+    # The parameters as inserted include the columns' own defaults (`notes_searchable`...).
+    todo = Todo(**result.last_inserted_params())
+    make_transient_to_detached(todo)
+    invalidate(list_scope(target), todo_scope(todo.id))
     todo_created.send(create_todo, todo=todo)
     return todo
 
 
-def _commit_into_list() -> None:
-    """Commit a todo written into a list; NotFoundError if the list was deleted meanwhile.
+@contextmanager
+def _into_list() -> Iterator[None]:
+    """Commit what the block writes into a list; NotFoundError if the list was deleted
+    meanwhile.
 
     The list was visible when checked, but a concurrent delete can commit between that
     check and this commit: the foreign key refuses the row, and the writer hears 404.
-    The todo keeps the values just written (the session does not expire it at this
-    commit): every column is set here, none by the database, so reloading them for the
-    answer would be one more SELECT per write, and would find nothing when a delete of the
-    list commits just after this commit (a 500 once): the create happened first, and its
-    201 stands.
+    The session does not expire its objects at this commit: an edited todo keeps the
+    values just written (every column is set here, none by the database), so reloading
+    them for the answer would be one more SELECT per write, and would find nothing when a
+    delete of the list commits just after this commit (a 500 once): the write happened
+    first, and its answer stands.
     """
     session = db.session()
     session.expire_on_commit = False
     try:
+        yield
         session.commit()
     except IntegrityError as exc:
         session.rollback()
@@ -375,7 +394,8 @@ def edit_todo(
         return todo
     todo.updated_at = utcnow()
     try:
-        _commit_into_list()  # a move into a list deleted meanwhile is a 404
+        with _into_list():  # a move into a list deleted meanwhile is a 404
+            db.session.flush()
     except StaleDataError as exc:
         db.session.rollback()
         raise PreconditionFailedError(

@@ -247,3 +247,20 @@ def test_a_failed_delete_announces_nothing(people):
         todos.delete_todo(people["olive"], "0" * 32)
 
     assert recorder.calls == []
+
+
+def test_created_and_edited_todos_hold_every_column_as_stored(people):
+    olive = people["olive"]
+    created = todos.create_todo(olive, title="as stored", notes="n")
+    edited = todos.edit_todo(olive, created.id, {"completed": True})
+
+    columns = [column.key for column in Todo.__table__.columns]
+    assert {name: getattr(created, name) for name in columns} | {
+        "completed": True,
+        "completed_at": edited.completed_at,
+        "updated_at": edited.updated_at,
+        "version": 2,
+    } == {name: getattr(_stored(created.id), name) for name in columns}
+    assert {name: getattr(edited, name) for name in columns} == {
+        name: getattr(_stored(created.id), name) for name in columns
+    }

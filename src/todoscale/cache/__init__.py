@@ -5,7 +5,7 @@ from todoscale.cache import replay
 from todoscale.cache.local import LocalCache, invalidate, local_cache
 from todoscale.cache.stamps import SharedStamps
 from todoscale.cache.tiers import AS_IS, Codec, memoize
-from todoscale.cache.writes import init_app, track
+from todoscale.cache.writes import init_app, track, wrote
 
 __all__ = [
     "AS_IS",
@@ -18,4 +18,5 @@ __all__ = [
     "memoize",
     "replay",
     "track",
+    "wrote",
 ]

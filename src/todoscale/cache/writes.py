@@ -8,7 +8,8 @@ from its rows, an UPDATE or DELETE from the rows its WHERE clause matches, read 
 the same transaction). After the commit every recorded scope is bumped at once; after a
 rollback they are forgotten. A service cannot forget to invalidate: it does not invalidate.
 
-Not seen: writes on a connection of their own (not the session's) or as SQL text, and
+Not seen: writes on a connection of their own (not the session's) or as SQL text, unless
+their writer says so (`wrote`: the table and the rows, whose scopes the rules give), and
 rows the database changes by itself (ON DELETE CASCADE): writers of tracked rows delete
 them explicitly, and whoever writes around the session calls `invalidate`. A bulk UPDATE
 or DELETE is scoped by the rows its WHERE matched when read just before it: a matching
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, has_app_context
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Table, event, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
 from todoscale.cache import local
@@ -150,6 +151,17 @@ def _literal(value: Any) -> Any:
     if not hasattr(value, "value"):
         raise TypeError(f"cache.writes cannot tell which scope {value!r} moves a row to")
     return value.value
+
+
+def wrote(table: Table, *rows: Mapping[str, Any], changed: Iterable[str] | None = None) -> None:
+    """Record rows of `table` written by a statement the session's events do not see (a Core
+    statement run on the session's connection, the hot paths' way): the track rules give
+    their scopes, bumped after the commit like every other. For an UPDATE, pass the row as
+    it was and as it is, and the `changed` columns."""
+    rules = _RULES.get(table.name)
+    if rules:
+        names = None if changed is None else set(changed)
+        _record(db.session(), set().union(*(_scopes(rules, row, names) for row in rows)))
 
 
 def _after_commit(session: Session) -> None:

@@ -27,7 +27,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from todoscale.instruments import RATE_LIMITED
 from todoscale.ops import throttle
-from todoscale.services.accounts import user_for_token
+from todoscale.services.accounts import token_user_id
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ def _api_user_id() -> str | None:
     if "limit_user_id" not in g:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
-        g.limit_user_id = user.id if user is not None else None
+        bearer = scheme.lower() == "bearer" and token
+        g.limit_user_id = token_user_id(token.strip()) if bearer else None
     user_id: str | None = g.limit_user_id
     return user_id
 

@@ -49,11 +49,13 @@ class _Rule:
 _RULES: dict[str, list[_Rule]] = {}
 
 
-def track(scope: Callable[[Any], str], column: Any, *, read: Iterable[str] | None = None) -> None:
+def track(scope: Callable[[Any], str], column: Any, *, read: Iterable[Any] | None = None) -> None:
     """Declare that a row of `column`'s table feeds the cache scope `scope(row.column)`, so
-    a write to it (to one of the columns in `read`, when given) bumps it after commit."""
+    a write to it (to one of the columns in `read`, names or Columns, when given) bumps it
+    after commit."""
     expression = getattr(column, "expression", column)  # a mapped attribute, or a Column
-    rule = _Rule(scope, expression.name, None if read is None else frozenset(read))
+    names = None if read is None else frozenset(getattr(c, "name", c) for c in read)
+    rule = _Rule(scope, expression.name, names)
     rules = _RULES.setdefault(expression.table.name, [])
     if rule not in rules:
         rules.append(rule)

@@ -11,7 +11,8 @@ Whether a verification failed comes from `services.accounts.authenticate` itself
 password change is throttled like a login and a refused new password costs no budget.
 
 Its hooks are its own (registered before the rate limits' hooks, so a throttled login
-touches no limit) and on only where the rate limits are (`RATE_LIMITS_ENABLED`).
+touches no limit) and on only where the rate limits are (`RATE_LIMITS_ENABLED`); its outage
+warning is let through once per interval by `ops.limits`, which names its logger.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from limits import RateLimitItem, parse
 from werkzeug.exceptions import TooManyRequests
 
 from todoscale.instruments import RATE_LIMITED
-from todoscale.ops.limits import client_address, log_outages_once
 from todoscale.services.audit import security_event
 from todoscale.signals import password_checked
 
@@ -252,7 +252,9 @@ def check_login() -> None:
     if account is not None:
         throttle: LoginThrottle = current_app.extensions[EXTENSION]
         try:
-            g.login_attempt = throttle.reserve(account, client_address())
+            # The address the rate limits also key on (ProxyFix makes it the real client's).
+            address = request.remote_addr or "unknown"
+            g.login_attempt = throttle.reserve(account, address)
         except LoginThrottled:
             RATE_LIMITED.labels("login").inc()
             security_event("login.throttled", username=account)
@@ -283,7 +285,6 @@ def init_app(app: Flask) -> None:
     if not app.config["RATE_LIMITS_ENABLED"]:
         return
     app.extensions[EXTENSION] = LoginThrottle(app.config)
-    log_outages_once(logger)
     password_checked.connect(_on_password_checked)  # blinker ignores a repeat
     app.before_request(check_login)
     app.after_request(settle_login)

@@ -260,7 +260,9 @@ def init_app(app: Flask) -> None:
     """Bind the limits to `app` (after its blueprints are registered)."""
     if not app.config["RATE_LIMITS_ENABLED"]:
         return
-    log_outages_once(logger)
+    # The login throttle's logger by name: auth and ops import nothing of each other.
+    for name in (__name__, "todoscale.auth.throttle"):
+        log_outages_once(logging.getLogger(name))
     library = logging.getLogger("flask-limiter")
     log_outages_once(library)  # errors it swallows, once per interval
     # Its one warning, "falling back to in-memory storage", misstates this app's fallback

@@ -15,7 +15,8 @@ from flask_migrate import upgrade
 
 from tests.ops.conftest import LIMITS
 from tests.ops.test_limits import PASSWORD, add_todo, basic, login, register
-from todoscale.ops import limits, throttle
+from todoscale.auth import throttle
+from todoscale.ops import limits
 
 
 @pytest.fixture
@@ -72,7 +73,6 @@ def limiter_records(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[logging.Lo
     loggers = [
         logging.getLogger(name) for name in ("flask-limiter", limits.__name__, throttle.__name__)
     ]
-    monkeypatch.setattr(limits, "OUTAGE_PAUSE_SECONDS", 0.0)  # Redis tried on every request
     for each in loggers:
         each.addHandler(handler)
     yield caught
@@ -133,16 +133,36 @@ def test_reads_of_authenticated_users_cost_no_redis_round_trip(shared_apps, redi
     assert with_limits == commands_for_reads(RATE_LIMITS_ENABLED=False)
 
 
-def test_after_a_storage_error_the_limits_pause_before_redis_is_tried_again():
-    breaker = limits.Breaker(pause=0.2)
-    calls: list[str] = []
+def test_after_a_storage_error_the_limits_pause_before_redis_is_tried_again(
+    shared_apps, redis_server, monkeypatch
+):
+    app = shared_apps(REDIS_URL=redis_server.url, API_WRITE_LIMIT="100 per minute")[0]
+    client = app.test_client()
+    token = register(client, _unique("ann"))
+    assert add_todo(client, token).headers["RateLimit-Remaining"] == "99"
+    (limiter,) = app.extensions["limiter"]
+    connection = limiter.storage.get_connection()  # the limits' Redis client
+    commands: list[object] = []
+    send = connection.execute_command
 
-    def storage_down() -> str:
-        calls.append("tried")
-        raise ConnectionRefusedError
+    def counted(*args: object, **options: object) -> object:
+        commands.append(args[0])
+        return send(*args, **options)
 
-    assert breaker.call(storage_down, default="open") == "open"
-    assert breaker.call(storage_down, default="open") == "open"
-    assert calls == ["tried"], "no second attempt during the pause"
-    time.sleep(0.25)
-    assert breaker.call(lambda: "answered") == "answered"
+    monkeypatch.setattr(connection, "execute_command", counted)
+    redis_server.stop()
+
+    started = time.monotonic()
+    statuses = [add_todo(client, token).status_code for _ in range(5)]
+    if time.monotonic() - started >= 0.9:
+        pytest.skip("the machine was too slow to stay within the first pause")
+    assert statuses == [201] * 5
+    # The write that found Redis gone, and at most one health check; then nothing during
+    # the pause (Flask-Limiter's backoff: 1 s, doubling up to 32 s).
+    assert 1 <= len(commands) <= 2, commands
+    redis_server.start()
+    # Back within the pauses that can have begun (2 s, then 4 s), with margin.
+    deadline = time.monotonic() + 10
+    while "RateLimit-Limit" not in add_todo(client, token).headers:
+        assert time.monotonic() < deadline, "the limits did not come back with Redis"
+        time.sleep(0.25)

@@ -1,4 +1,4 @@
-"""ops/throttle.py: failed password checks are budgeted atomically, under real concurrency."""
+"""auth/throttle.py: failed password checks are budgeted atomically, under real concurrency."""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""Bearer-token authentication for the API."""
+"""Bearer-token authentication for the API.
+
+Kept by hand rather than Flask-HTTPAuth's `HTTPTokenAuth`, which was tried and measured on
+this hot path: its decorator cost 30-35 us of CPU per call against 14-19 us for this one
+(the token lookup stubbed out in both; 20,000 calls x 7, 2026-12-01), about 15 us more on
+every authenticated read, for the same four steps this module takes.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Browser login: server-side sessions, the login pages, and the language and time zone of
-each request."""
+"""Browser login: server-side sessions, the login pages, the login throttle, and the language
+and time zone of each request."""
 
 from flask import Flask
 
+from todoscale.auth import throttle
 from todoscale.auth.locale import (
     read_browser_time_zone,
     select_locale,
@@ -22,6 +23,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.before_request(load_user)
+    throttle.init_app(app)  # after load_user: a password change names the logged-in account
     app.before_request(read_browser_time_zone)
     app.add_template_filter(translate_message, "translate_message")
     app.context_processor(template_context)

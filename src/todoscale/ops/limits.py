@@ -1,11 +1,18 @@
-"""Rate limits (Flask-Limiter) on API writes and anonymous routes; their hooks also run the
-login throttle (`ops.throttle`).
+"""Rate limits (Flask-Limiter) on API writes, imports and anonymous routes.
+
+A Redis outage is Flask-Limiter's in-memory fallback, with one fallback limit that applies
+to nothing: the ordinary limits fail open (logged once per interval) while the library tries
+Redis again after a growing pause (1 s doubling to 32 s). Login throttling keeps its own
+counts and fallback (`auth.throttle`).
+
+Reads outside the anonymous routes (the hot path) carry no limit, yet Flask-Limiter's hooks
+resolve and evaluate limits on every request: with its `request_filter` saying "none here",
+its three hooks still cost 60-85 us of CPU on `GET /api/v1/todos` (tests/ops, 2026-12-01,
+against 16 us for one test of our own before them). So whatever `Limiter.init_app`
+registers runs behind `never_limited()` instead; the hooks are found by what init_app added
+to Flask's hook lists, not by Flask-Limiter's private names.
 
 Storage is Redis when `REDIS_URL` is set, else memory (per process, `SweptMemoryStorage`).
-A Redis outage never becomes a 500: the ordinary limits fail open (logged once per
-interval, Redis tried again after a pause), while login throttling falls back to this
-process's own counts.
-
 Flask-Limiter keeps its storage and limits on the extension object, so one object cannot
 serve two apps with different settings (the tests and a cluster build several); each app
 gets its own, kept in the set `app.extensions["limiter"]` by Flask-Limiter itself.
@@ -16,17 +23,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from flask_limiter import HeaderNames, Limiter
+from flask_limiter import HeaderNames, Limit, Limiter, RequestLimit
 from limits.storage import MemoryStorage
-from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
 from todoscale.instruments import RATE_LIMITED
-from todoscale.ops import throttle
 from todoscale.services.accounts import token_user_id
 
 logger = logging.getLogger(__name__)
@@ -41,9 +45,6 @@ IMPORT_ENDPOINTS = frozenset({"api.jobs.import_", "web.jobs.import_"})
 # Short timeouts: during an outage a request waits at most this long for Redis.
 REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 WARN_INTERVAL_SECONDS = 60.0
-# After a storage error the ordinary limits are skipped this long (fail open), so an outage
-# costs one Redis attempt per process per pause, not one per request.
-OUTAGE_PAUSE_SECONDS = 5.0
 HEADERS = {
     HeaderNames.LIMIT: "RateLimit-Limit",
     HeaderNames.REMAINING: "RateLimit-Remaining",
@@ -77,34 +78,10 @@ class OncePerInterval(logging.Filter):
 _storage_errors = OncePerInterval()
 
 
-class Breaker:
-    """Open for a pause after the limits' storage failed: meanwhile the limits are skipped."""
-
-    def __init__(self, pause: float | None = None) -> None:
-        self.pause = OUTAGE_PAUSE_SECONDS if pause is None else pause
-        self.open_until = 0.0
-
-    def closed(self) -> bool:
-        """True when the storage may be tried."""
-        return time.monotonic() >= self.open_until
-
-    def trip(self) -> None:
-        """Note a storage error (call it in the `except` block: the error is logged)."""
-        self.open_until = time.monotonic() + self.pause
-        logger.error(
-            "Redis is unreachable; rate limits are not enforced (fail open) until it answers",
-            exc_info=True,
-        )
-
-    def call(self, hook: Callable[..., Any], *args: Any, default: Any = None) -> Any:
-        """`hook(*args)` while closed; `default` while open or when the storage fails."""
-        if not self.closed():
-            return default
-        try:
-            return hook(*args)
-        except (RedisError, OSError):
-            self.trip()
-            return default
+def log_outages_once(each: logging.Logger) -> None:
+    """Let `each` log a storage outage once per interval, not once per request."""
+    if _storage_errors not in each.filters:
+        each.addFilter(_storage_errors)
 
 
 def client_address() -> str:
@@ -142,15 +119,33 @@ def _not_anonymous_route() -> bool:
     return request.endpoint not in ANONYMOUS_ENDPOINTS
 
 
-def _never_limited() -> bool:
+def never_limited() -> bool:
+    """True for a request no limit applies to: a read outside the anonymous routes."""
     return request.method not in WRITE_METHODS and request.endpoint not in ANONYMOUS_ENDPOINTS
+
+
+def _redis_down() -> bool:
+    # The fallback limit's exemption: Flask-Limiter asks it only while its storage is down.
+    logger.error("Redis is unreachable; rate limits are not enforced (fail open) until it answers")
+    return True
+
+
+# Flask-Limiter's in-memory fallback, used as a circuit breaker: while Redis is down this one
+# limit replaces the others and exempts every request. (Its type hint says `list[str]`; the
+# constructor takes `Limit`s as it does for the default limits.)
+FAIL_OPEN = [Limit("1 per second", client_address, exempt_when=_redis_down)]
+
+
+def _count_breach(limit: RequestLimit) -> None:
+    RATE_LIMITED.labels("limit").inc()
 
 
 def _setting(key: str) -> Callable[[], str]:
     return lambda: str(current_app.config[key])
 
 
-def _relative_reset(response: Response) -> Response:
+def relative_reset(response: Response) -> Response:
+    """`RateLimit-Reset` in seconds from now, and `Retry-After` only on a 429."""
     # Flask-Limiter sends the reset as a Unix time; the draft IETF header is seconds from
     # now (a delta is far below any Unix time of this century).
     reset = response.headers.get("RateLimit-Reset")
@@ -167,9 +162,11 @@ class SweptMemoryStorage(MemoryStorage):
 
     The library's own storage starts a 10 ms `threading.Timer` to sweep whenever the last
     one has ended: under load that is a thread started per request, and the request waits
-    for the new thread to take the GIL (py-spy: a fifth of a `POST`'s time). Fixed windows
-    expire on read anyway (`get`); the sweep only bounds memory, which once a second does
-    as well. Registered under its own scheme by limits' storage registry.
+    for the new thread to take the GIL (py-spy: a fifth of a `POST`'s time). limits 5.8
+    (the newest) has no option against it and no public hook, so the name-mangled one is
+    replaced. Fixed windows expire on read anyway (`get`); the sweep only bounds memory,
+    which once a second does as well. Registered under its own scheme by limits' storage
+    registry.
     """
 
     STORAGE_SCHEME = ["todoscale-memory"]
@@ -196,11 +193,16 @@ def _build_limiter(app: Flask) -> Limiter:
         headers_enabled=True,
         header_name_mapping=HEADERS,
         key_prefix="todoscale",
-        # Storage errors reach our hooks, which fail open (see `_install_hooks`).
-        swallow_errors=False,
+        on_breach=_count_breach,
+        # While Redis is down: no limit (fail open), Redis tried again after a pause, and
+        # whatever else fails in the limits is logged, never a 500.
+        in_memory_fallback_enabled=True,
+        in_memory_fallback=FAIL_OPEN,  # type: ignore[arg-type]
+        swallow_errors=True,
     )
-    api, auth = app.blueprints["api"], app.blueprints["auth"]
+    api, auth, web = app.blueprints["api"], app.blueprints["auth"], app.blueprints["web"]
     assert isinstance(api, Blueprint) and isinstance(auth, Blueprint)
+    assert isinstance(web, Blueprint)
     # One budget per user across every write endpoint (shared), not one per endpoint.
     limiter.shared_limit(
         _setting("API_WRITE_LIMIT"),
@@ -210,8 +212,6 @@ def _build_limiter(app: Flask) -> Limiter:
         error_message="Too many writes; wait for the time in 'Retry-After'.",
     )(api)
     # One import budget per user, whether the import comes through the API or a web page.
-    web = app.blueprints["web"]
-    assert isinstance(web, Blueprint)
     import_limit = limiter.shared_limit(
         _setting("IMPORT_LIMIT"),
         "imports",
@@ -230,55 +230,58 @@ def _build_limiter(app: Flask) -> Limiter:
     return limiter
 
 
-def _install_hooks(app: Flask, limiter: Limiter) -> None:
-    """Run Flask-Limiter's hooks and ours only on requests a limit can apply to."""
-    # Flask-Limiter's three hooks resolve, evaluate and clean up limits on every request,
-    # even when none applies: measured at 75 us on /healthz (half that request's cost) and
-    # 110 us on GET /api/v1/todos. Reads outside the anonymous routes (the hot path) carry no
-    # limit, so one cheap test skips them all (9 us). Its hooks are taken out and called
-    # from ours (a Flask-Limiter that renames them fails here, at start-up, loudly).
-    before = app.before_request_funcs.setdefault(None, [])
-    after = app.after_request_funcs.setdefault(None, [])
-    teardown = app.teardown_request_funcs.setdefault(None, [])
-    check = limiter._check_request_limit
-    inject = next(f for f in after if isinstance(f, partial) and f.args == (limiter,))
-    release = getattr(limiter, "_Limiter__release_context")  # noqa: B009 (name-mangled)
-    before.remove(check)
-    after.remove(inject)
-    teardown.remove(release)
-    breaker = Breaker()
+def _where_limited(
+    before: list[Callable[[], object]],
+    after: list[Callable[[Response], Response]],
+    teardown: list[Callable[[BaseException | None], object]],
+) -> tuple[Callable[[], None], Callable[[Response], Response], Callable[..., None]]:
+    """One hook of each kind that runs the given ones only where a limit can apply."""
 
-    def check_limits() -> None:
-        if _never_limited():
-            return
-        throttle.check_login(client_address())  # first: a throttled login touches no limit
-        breaker.call(check)
+    def check() -> None:
+        if not never_limited():
+            for hook in before:
+                hook()  # raises RateLimitExceeded on a breach; returns nothing
 
     def add_headers(response: Response) -> Response:
-        if _never_limited():
-            return response
-        if response.status_code == TooManyRequests.code:
-            RATE_LIMITED.labels("login" if g.get("login_throttled") else "limit").inc()
-        throttle.settle_login()
-        return _relative_reset(breaker.call(inject, response, default=response))
+        if not never_limited():
+            for hook in reversed(after):  # Flask's order: the last registered runs first
+                response = hook(response)
+        return response
 
-    def release_context(exc: BaseException | None = None) -> None:
-        if not _never_limited():
-            release(exc)
+    def release(exc: BaseException | None = None) -> None:
+        if not never_limited():
+            for hook in teardown:
+                hook(exc)
 
-    app.before_request(check_limits)
-    app.after_request(add_headers)
-    app.teardown_request(release_context)
+    return check, add_headers, release
 
 
 def init_app(app: Flask) -> None:
-    """Bind the limits and the login throttle to `app` (after its blueprints are registered)."""
+    """Bind the limits to `app` (after its blueprints are registered)."""
     if not app.config["RATE_LIMITS_ENABLED"]:
         return
-    throttle.init_app(app)
-    for each in (logger, throttle.logger):  # an outage is logged once per interval
-        if _storage_errors not in each.filters:
-            each.addFilter(_storage_errors)
-    limiter = _build_limiter(app)
-    limiter.init_app(app)
-    _install_hooks(app, limiter)
+    # The login throttle's logger by name: auth and ops import nothing of each other.
+    for name in (__name__, "todoscale.auth.throttle"):
+        log_outages_once(logging.getLogger(name))
+    library = logging.getLogger("flask-limiter")
+    log_outages_once(library)  # errors it swallows, once per interval
+    # Its one warning, "falling back to in-memory storage", misstates this app's fallback
+    # (which limits nothing): `_redis_down` says what happens instead.
+    library.setLevel(logging.ERROR)
+    lists: list[dict[str | None, list[Any]]] = [
+        app.before_request_funcs,
+        app.after_request_funcs,
+        app.teardown_request_funcs,
+    ]
+    kept = [list(each.setdefault(None, [])) for each in lists]
+    app.after_request(relative_reset)  # first, so it runs after the library's headers
+    _build_limiter(app).init_app(app)
+    added: list[list[Any]] = []
+    for each, old in zip(lists, kept, strict=True):
+        added.append(each[None][len(old) :])  # init_app appends; put the lists back as they were
+        each[None] = old
+    before, after, teardown = added
+    check, add_headers, release = _where_limited(before, after, teardown)
+    app.before_request(check)
+    app.after_request(add_headers)
+    app.teardown_request(release)

@@ -1,4 +1,11 @@
-"""What every page needs: the logged-in user, and service errors shown on a form."""
+"""What every page needs: the logged-in user, and service errors shown on a form.
+
+`login_required` and `current_user` are kept by hand rather than Flask-Login's because the
+server-side session (`auth.sessions`) already loads the user with its row and revokes it by
+deleting the row, so Flask-Login would add only a second identity key in that session
+(`_user_id`), a user loader, a `UserMixin` on the model and a remember cookie and address
+hash to turn off, and an after-request hook on every request (the API's hot reads too).
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,10 @@ against a budget of 10 cost at most 10 argon2 verifications.
 Whether a verification failed comes from `services.accounts.authenticate` itself (the
 `password_checked` signal), not from status codes, so the current-password check of a
 password change is throttled like a login and a refused new password costs no budget.
+
+Its hooks are its own (registered before the rate limits' hooks, so a throttled login
+touches no limit) and on only where the rate limits are (`RATE_LIMITS_ENABLED`); its outage
+warning is let through once per interval by `ops.limits`, which names its logger.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from limits import RateLimitItem, parse
 from werkzeug.exceptions import TooManyRequests
 
+from todoscale.instruments import RATE_LIMITED
 from todoscale.services.audit import security_event
 from todoscale.signals import password_checked
 
@@ -241,25 +246,28 @@ def _login_account() -> str | None:
     return name.strip().lower() if name and name.strip() else None
 
 
-def check_login(address: str) -> None:
+def check_login() -> None:
     """Before the view: reserve this request's password check, or answer 429."""
     account = _login_account()
     if account is not None:
         throttle: LoginThrottle = current_app.extensions[EXTENSION]
         try:
+            # The address the rate limits also key on (ProxyFix makes it the real client's).
+            address = request.remote_addr or "unknown"
             g.login_attempt = throttle.reserve(account, address)
         except LoginThrottled:
-            g.login_throttled = True
+            RATE_LIMITED.labels("login").inc()
             security_event("login.throttled", username=account)
             raise
 
 
-def settle_login() -> None:
+def settle_login(response: Response) -> Response:
     """After the response: settle what `check_login` reserved."""
     attempt: Attempt | None = g.pop("login_attempt", None)
     if attempt is not None:
         throttle: LoginThrottle = current_app.extensions[EXTENSION]
         throttle.settle(attempt)
+    return response
 
 
 def _on_password_checked(sender: Any, *, ok: bool, **extra: Any) -> None:
@@ -272,6 +280,11 @@ def _on_password_checked(sender: Any, *, ok: bool, **extra: Any) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Give `app` its throttle (the limits' hooks call `check_login` and `settle_login`)."""
+    """Give `app` its throttle and its hooks (after `g.user` is loaded: a password change
+    names the logged-in account)."""
+    if not app.config["RATE_LIMITS_ENABLED"]:
+        return
     app.extensions[EXTENSION] = LoginThrottle(app.config)
     password_checked.connect(_on_password_checked)  # blinker ignores a repeat
+    app.before_request(check_login)
+    app.after_request(settle_login)

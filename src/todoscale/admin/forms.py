@@ -23,7 +23,9 @@ class BoundedIntegerField(IntegerField):
     def process_formdata(self, valuelist: list[Any]) -> None:
         """Refuse over-long input as not an integer; otherwise IntegerField's parsing."""
         if valuelist and len(str(valuelist[0]).strip()) > DIGITS:
-            raise ValueError(self.gettext("Not a valid integer value."))
+            raise ValueError(
+                _l("Enter a whole number of at most %(digits)d digits.", digits=DIGITS)
+            )
         super().process_formdata(valuelist)
 
 

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -119,22 +119,31 @@ def _token(address: str) -> str:
     return token
 
 
-async def _slowloris(host: str, port: int, until: float, opened: list[int]) -> None:
-    """A request whose headers never end: a line every 2 s, then again on a new connection
-    whenever the server closes this one."""
+async def _trickle(
+    host: str,
+    port: int,
+    until: float,
+    opening: bytes,
+    drip: Callable[[], bytes],
+    pace: float,
+    opened: list[int],
+    kind: int,
+) -> None:
+    """Send `opening`, then `drip()` every `pace` seconds until `until`; again on a new
+    connection whenever the server closes this one (counted in `opened[kind]`)."""
     while time.monotonic() < until:
         try:
             _reader, writer = await asyncio.open_connection(host, port)
         except OSError:
             await asyncio.sleep(0.5)
             continue
-        opened[0] += 1
+        opened[kind] += 1
         try:
-            writer.write(b"GET /api/v1/todos?limit=10 HTTP/1.1\r\nHost: x\r\n")
+            writer.write(opening)
             while time.monotonic() < until:
                 await writer.drain()
-                await asyncio.sleep(2)
-                writer.write(b"X-Slow-%d: y\r\n" % int(time.monotonic()))
+                await asyncio.sleep(pace)
+                writer.write(drip())
         except OSError:
             pass
         finally:
@@ -143,29 +152,21 @@ async def _slowloris(host: str, port: int, until: float, opened: list[int]) -> N
                 await writer.wait_closed()
 
 
-async def _slow_body(host: str, port: int, token: str, until: float, opened: list[int]) -> None:
+def _slowloris(host: str, port: int, until: float, opened: list[int]) -> Awaitable[None]:
+    """A request whose headers never end: a header line every 2 s."""
+    opening = b"GET /api/v1/todos?limit=10 HTTP/1.1\r\nHost: x\r\n"
+    line = lambda: b"X-Slow-%d: y\r\n" % int(time.monotonic())  # noqa: E731
+    return _trickle(host, port, until, opening, line, 2, opened, 0)
+
+
+def _slow_body(
+    host: str, port: int, token: str, until: float, opened: list[int]
+) -> Awaitable[None]:
     """A POST announcing 100 kB of body and sending a byte a second."""
-    while time.monotonic() < until:
-        try:
-            _reader, writer = await asyncio.open_connection(host, port)
-        except OSError:
-            await asyncio.sleep(0.5)
-            continue
-        opened[1] += 1
-        try:
-            writer.write(b"POST /api/v1/todos HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-                         b"\r\nContent-Length: 100000\r\nAuthorization: Bearer "
-                         + token.encode() + b"\r\n\r\n{")  # fmt: skip
-            while time.monotonic() < until:
-                await writer.drain()
-                await asyncio.sleep(1)
-                writer.write(b" ")
-        except OSError:
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+    opening = (b"POST /api/v1/todos HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+               b"\r\nContent-Length: 100000\r\nAuthorization: Bearer "
+               + token.encode() + b"\r\n\r\n{")  # fmt: skip
+    return _trickle(host, port, until, opening, lambda: b" ", 1, opened, 1)
 
 
 def _attack(address: str, token: str, seconds: float, lorises: int, bodies: int) -> list[int]:

@@ -151,3 +151,40 @@ def test_the_servers_never_saw_the_callers_database(ran):
     logs = "".join(p.read_text() for p in (ran["folder"] / "logs").rglob("*.log"))
     assert "user-data.db" not in logs
     assert "/nonexistent" not in logs
+
+
+def test_every_server_s_memory_is_reported_idle_and_after(ran):
+    memory = ran["result"]["memory"]
+    setups = {BY_KEY[key].setup for key in CHOSEN}
+    assert set(memory["idle"]) == set(memory["after"]) == setups
+    for when in ("idle", "after"):
+        for setup, figure in memory[when].items():
+            # A Python server is never below a few MiB of its own.
+            assert figure["processes"] >= 1 and figure["pss_bytes"] > 4 * 2**20, (when, setup)
+    if "run" in setups:
+        # todoscale run: supervisord, granian's main and workers, Socket.IO, worker, beat.
+        assert memory["idle"]["run"]["processes"] >= 5
+    text = (ran["out"] / "BENCHMARKS.md").read_text()
+    assert "## Memory" in text
+    for setup in setups:
+        assert re.search(rf"\| {setup} \| [^|]+ \| \d+ \| [\d.]+ MiB \| [\d.]+ MiB \|", text)
+
+
+def test_a_group_s_pss_counts_its_processes_only(tmp_path):
+    from todoscale.bench import procs
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; b = bytearray(32 * 2**20); time.sleep(30)"],
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        for _ in range(50):  # until its 32 MiB are touched
+            size, count = procs.group_pss({child.pid})
+            if size > 32 * 2**20:
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        assert count == 1 and size > 32 * 2**20
+        assert procs.group_pss({child.pid + 10**7}) == (0, 0)  # no such group
+    finally:
+        child.kill()
+        child.wait()

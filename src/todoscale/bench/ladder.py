@@ -264,6 +264,28 @@ def scratch(out: Path) -> Iterator[Context]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def memory(targets: dict[str, Target], settle: float = 10.0) -> dict[str, dict[str, int]]:
+    """Each server's proportional set size (all its processes) and process count, once the
+    count holds still for a second (a worker pool forks after the web answers), at most
+    `settle` seconds."""
+
+    def sample() -> dict[str, dict[str, int]]:
+        return {
+            setup: dict(
+                zip(("pss_bytes", "processes"), procs.group_pss(target.pids()), strict=True)
+            )
+            for setup, target in targets.items()
+        }
+
+    deadline, now = time.monotonic() + settle, sample()
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        before, now = now, sample()
+        if all(now[s]["processes"] == before[s]["processes"] for s in now):
+            break
+    return now
+
+
 def run(options: Options) -> dict[str, Any]:
     """The whole ladder; the figures, plans, skips and the processes left (none, normally)."""
     procs.raise_fd_limit()
@@ -272,7 +294,9 @@ def run(options: Options) -> dict[str, Any]:
     with scratch(options.out) as ctx:
         try:
             prepare(ctx, options, prepared)
+            idle = memory(prepared.targets)
             figures = measure(options, prepared)
+            after = memory(prepared.targets, settle=0)
             _say("Measured", since)
         finally:
             pids = stop(list(prepared.targets.values()))
@@ -285,6 +309,7 @@ def run(options: Options) -> dict[str, Any]:
         "cases": figures,
         "skipped": prepared.skipped,
         "plans": prepared.plans,
+        "memory": {"idle": idle, "after": after},
         "processes_started": sorted(pids),
         "processes_left": left,
         "notes": ctx.notes,

@@ -163,6 +163,26 @@ def group_cpu_seconds(groups: set[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def group_pss(groups: set[int]) -> tuple[int, int]:
+    """The proportional set size in bytes of the live processes whose process group is in
+    `groups` (a page shared by n processes counts 1/n of it to each, so the sum is what they
+    cost together: a forked worker's shared pages are not counted twice), and how many they are."""
+    total = count = 0
+    for pid, fields in processes():
+        if int(fields[2]) not in groups or fields[0] == "Z":
+            continue
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue  # it ended meanwhile, or it is not ours to read
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) * 1024
+                count += 1
+                break
+    return total, count
+
+
 def run(
     argv: list[str], env: Mapping[str, str], *, clean: bool = False, timeout: float = 600
 ) -> str:

@@ -285,6 +285,40 @@ def observe(result: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def memory(result: dict[str, Any]) -> list[str]:
+    """Each server's proportional set size, idle (started, before any load) and after the
+    runs: every process of its groups, `todoscale run`'s supervisord, web, Socket.IO, worker
+    and beat included."""
+    figures = result.get("memory")
+    if not figures:
+        return []
+    uses: dict[str, list[str]] = {}
+    for case in BY_KEY.values():
+        uses.setdefault(case.setup, []).append(case.key)
+    lines = [
+        "## Memory",
+        "",
+        "Proportional set size (PSS, `/proc/<pid>/smaps_rollup`: a page shared by n processes "
+        "counts 1/n to each) of every process of each server, idle (ready, before any load) "
+        "and after every run.",
+        "",
+        "| server | rows | processes | PSS idle | PSS after |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for setup, idle in figures["idle"].items():
+        after = figures["after"].get(setup, {})
+        rows = ", ".join(k for k in uses.get(setup, []) if k in result["cases"])
+        lines.append(
+            f"| {setup} | {rows} | {idle['processes']} | {_mib(idle['pss_bytes'])} | "
+            f"{_mib(after.get('pss_bytes'))} |"
+        )
+    return [*lines, ""]
+
+
+def _mib(size: int | None) -> str:
+    return "-" if size is None else f"{size / 2**20:.1f} MiB"
+
+
 def markdown(result: dict[str, Any], chart_name: str) -> str:
     """BENCHMARKS.md from the result's JSON alone."""
     m = result["machine"]
@@ -327,6 +361,7 @@ def markdown(result: dict[str, Any], chart_name: str) -> str:
         "",
         *shape(result),
         *observe(result),
+        *memory(result),
         *_plans(result),
     ]
     return "\n".join(lines)

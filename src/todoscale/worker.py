@@ -19,7 +19,7 @@ if "worker" in sys.argv and groups.current_group() is None:
 from todoscale.app import create_app
 
 try:
-    flask_app = create_app()
+    flask_app = create_app(migrations=False)
 except ConfigurationError as exc:
     sys.exit(f"todoscale: {exc}")
 celery = flask_app.extensions["celery"]

@@ -2,4 +2,4 @@
 
 from todoscale.app import create_app
 
-app = create_app()
+app = create_app(migrations=False)

@@ -225,9 +225,10 @@ def test_one_command_serves_the_api_live_updates_and_jobs_and_stops_whole(run):
     assert run.proc is not None
     processes = run.descendants()
     os.killpg(run.proc.pid, signal.SIGTERM)
-    # supervisord's programs: granian and its workers, gunicorn and its worker, celery and
-    # its pool and beat.
+    # supervisord's programs: granian and its workers, gunicorn and its worker, celery (its
+    # pool and beat are threads of it: tasks.beat).
     assert len(processes) >= 7, processes
+    assert "beat: Starting..." in run.log.read_text()
     assert run.proc.wait(timeout=STOP_SECONDS) == 0, run.log.read_text()[-3000:]
     # Each program stopped on its own (a clean exit), none killed after its grace period.
     log = run.log.read_text()

@@ -36,7 +36,7 @@ def test_http_socketio_and_worker_run_in_the_foreground_and_log_to_the_terminal(
     web, live = parser["program:web"], parser["program:socketio"]
     worker = parser["program:worker"]
     # HTTP on every core: granian, one worker per core.
-    assert web["command"].startswith(f"{sys.executable} -m granian --interface wsgi")
+    assert web["command"].startswith(f"{sys.executable} -m todoscale.prefork --interface wsgi")
     assert "--host 127.0.0.1 --port 8123 " in web["command"]
     assert f"--workers {os.cpu_count()} " in web["command"]
     # Live updates: one gevent process on the next port, which pages are told about.
@@ -45,7 +45,7 @@ def test_http_socketio_and_worker_run_in_the_foreground_and_log_to_the_terminal(
     for program in (web, live):
         assert 'TODOSCALE_SOCKETIO_PORT="8124"' in program["environment"]
     assert worker["command"].endswith(
-        "worker --loglevel INFO --without-gossip --without-mingle --beat"
+        "worker --loglevel INFO --without-gossip --without-mingle --beat-thread"
         " --pool threads --concurrency 3"
     )
     for program in (web, live, worker):

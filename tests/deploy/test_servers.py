@@ -34,7 +34,8 @@ def test_granian_runs_wsgi_with_the_configured_workers_and_threads(tmp_path):
     env = {"TODOSCALE_WORKERS": "3", "TODOSCALE_BLOCKING_THREADS": "6", "PORT": "8111"}
     argv = servers.server_argv("granian", env, tmp_path)
 
-    assert argv[1:3] == ["-m", "granian"]
+    # granian, its workers forked after the app's modules are imported (todoscale.prefork).
+    assert argv[1:3] == ["-m", "todoscale.prefork"]
     pairs = dict(itertools.pairwise(argv))  # each option with the value after it
     assert pairs["--interface"] == "wsgi"
     assert pairs["--workers"] == "3" and pairs["--blocking-threads"] == "6"
@@ -185,3 +186,22 @@ def test_granian_serves_and_every_log_line_is_json(tmp_path):
     # One line per request: the server adds no access line of its own.
     assert not [r for r in records if "healthz" in r["message"]]
     assert any(r["logger"] in {"_granian", "gunicorn.error"} for r in records)
+
+
+@pytest.mark.parametrize("entry", ["todoscale.wsgi", "todoscale.worker"])
+def test_a_server_s_app_goes_without_the_migration_machinery(entry, tmp_path):
+    # Flask-Migrate brings Alembic, Mako and Pygments into every process that imports it;
+    # the servers' apps never migrate (`todoscale serve` and `run` do, before they start).
+    script = (
+        f"import sys; import {entry} as m; "
+        "app = getattr(m, 'app', None) or m.flask_app; "
+        "print(sorted({'flask_migrate', 'alembic', 'mako'} & set(sys.modules)), "
+        "'migrate' in app.extensions)"
+    )
+    env = {**os.environ, "TODOSCALE_INSTANCE_PATH": str(tmp_path), "TODOSCALE_ENV": "testing"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, "worker"], capture_output=True, text=True, env=env,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == "[] False"

@@ -21,6 +21,8 @@ from todoscale.config import VARIABLES, load_config
 GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
 SERVERS = ("granian", "gunicorn")
 WSGI_APP = "todoscale.wsgi:app"
+# granian's command line with the app's modules imported before it forks its workers.
+PREFORK = "todoscale.prefork"
 
 
 def log_config(level: str = "INFO") -> dict[str, object]:
@@ -81,7 +83,7 @@ def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "granian",
+        PREFORK,
         "--interface",
         "wsgi",
         "--no-ws",

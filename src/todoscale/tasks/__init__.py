@@ -38,6 +38,7 @@ def init_app(app: Flask) -> Celery:
     celery_app = Celery(app.import_name, task_cls=FlaskTask)
     celery_app.conf.update(celery_settings(app.config, app.instance_path))
     celery_app.set_default()
+    beat.install(celery_app)
     app.extensions["celery"] = celery_app
     _connect_receivers()
     worker_process_init.connect(lambda **_: start_process(app), weak=False)
@@ -106,4 +107,4 @@ def _enqueue_job(sender: object, *, job_id: str, **_: object) -> None:
         logger.exception("could not enqueue job %s; the sweep will send it again", job_id)
 
 
-from todoscale.tasks import jobs, reminders, retention  # noqa: E402, F401  (registers tasks)
+from todoscale.tasks import beat, jobs, reminders, retention  # noqa: E402, F401  (registers tasks)

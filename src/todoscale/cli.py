@@ -15,12 +15,11 @@ from flask_migrate import upgrade
 from todoscale.admin import commands as admin_commands
 from todoscale.app import create_app
 from todoscale.bench.commands import bench
-from todoscale.config import ConfigurationError, metrics_root
+from todoscale.config import ConfigurationError
 from todoscale.deploy import cluster_commands, embedded, servers
 from todoscale.deploy.cluster import ClusterError
 from todoscale.exceptions import TodoscaleError
 from todoscale.models.crypto import generate_key
-from todoscale.ops import groups
 from todoscale.services import accounts, crypto, seeding
 
 cli = FlaskGroup(create_app=create_app, help="todoscale: a collaborative todo service.")
@@ -56,9 +55,8 @@ def serve(config_path: str | None, server: str | None, socketio: bool) -> None:
         args = servers.server_argv(chosen, os.environ, Path(current_app.instance_path), config_path)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    if chosen == "granian":  # gunicorn's master sets its own up (deploy/gunicorn.conf.py)
-        name = groups.group_name("web", servers.bind_spec(os.environ))
-        groups.start_group(metrics_root(current_app.config), name, os.environ)
+    # The server's metrics group: granian's is set up by todoscale.prefork, gunicorn's by
+    # its master (deploy/gunicorn.conf.py).
     os.execv(sys.executable, args)
 
 

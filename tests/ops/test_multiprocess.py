@@ -58,9 +58,7 @@ def _start(
 ) -> subprocess.Popen[bytes]:
     env = _env(tmp_path, port)
     _migrate(env)
-    if server == "granian":
-        # What `todoscale serve` does before it becomes granian: own the group's folder.
-        groups.start_group(tmp_path / "metrics", "web-test", env)
+    if server == "granian":  # todoscale.prefork owns the group's folder, before granian starts
         argv = [*servers.granian_argv(env, tmp_path)[:-1], APP]
     else:  # the package's gunicorn.conf.py sets the group up in gunicorn's master
         argv = [*servers.gunicorn_argv(None)[:-1], *options, APP]

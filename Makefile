@@ -10,7 +10,7 @@ CLUSTER_PORT ?= 8080
 
 export PORT
 
-.PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres bench clean \
+.PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres coverage bench clean \
 	translations cluster vendor lock chaos config-table deploy-files
 
 # Installs come from the lock files (exact versions, with hashes), never straight from
@@ -108,10 +108,15 @@ pytest: $(VENV)/.dev-installed
 CHECKOUT_ID := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
 BASETEMP = $(if $(wildcard /dev/shm),--basetemp=/dev/shm/todoscale-$(CHECKOUT_ID)-$(1))
 
-# --cov-branch is also pyproject's setting; saying it here hands it to the subprocesses the
-# suite starts (workers, servers) in other folders, so their coverage data combines.
 pytest-sqlite: $(VENV)/.dev-installed
 	@echo "== test suite on SQLite =="
+	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,sq) $(PYTEST_ARGS)
+
+## coverage: the suite on SQLite with line and branch coverage, the servers and workers it
+## starts included (not in `make test`: measuring every process costs about half again its CPU)
+# --cov-branch is also pyproject's setting; saying it here hands it to the subprocesses the
+# suite starts (workers, servers) in other folders, so their coverage data combines.
+coverage: $(VENV)/.dev-installed
 	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,sq) \
 		--cov --cov-branch --cov-report=term:skip-covered $(PYTEST_ARGS)
 

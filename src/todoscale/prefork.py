@@ -26,14 +26,21 @@ def main() -> None:
     """Own the metrics group, import the app's modules, freeze them out of the collector,
     run granian's CLI."""
     _own_metrics_group()
-    import todoscale.app  # noqa: F401  (its modules; `create_app` is called in each worker)
-
-    gc.collect()
-    gc.freeze()
+    import_app_modules()
     from granian.cli import entrypoint
 
     sys.argv[0] = "granian"
     entrypoint()
+
+
+def import_app_modules() -> None:
+    """Import the app's modules (not the app) and move every object so far out of the
+    collector's reach, in a server's main process, before it forks its workers (granian's
+    here, gunicorn's master in deploy/gunicorn.conf.py)."""
+    import todoscale.app  # noqa: F401  (its modules; `create_app` is called in each worker)
+
+    gc.collect()
+    gc.freeze()
 
 
 def _own_metrics_group() -> None:

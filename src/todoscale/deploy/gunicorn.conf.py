@@ -74,6 +74,14 @@ if __name__ == "__config__" and groups.current_group() is None:
     _role = "socketio" if _settings["REALTIME"] == "serve" else "web"
     groups.start_group(metrics_root(_settings), groups.group_name(_role, bind), os.environ)
 
+if __name__ == "__config__":
+    # The app's modules in the master, after the group (prometheus_client's mode) and after
+    # gevent's patches above: the workers forked from it share their pages, where each
+    # imported its own copy (todoscale.prefork says how much that saves; granian does the same).
+    from todoscale.prefork import import_app_modules
+
+    import_app_modules()
+
 
 def child_exit(server: object, worker: object) -> None:
     """A worker exited: fold its counters into the archive and drop its live gauges now."""

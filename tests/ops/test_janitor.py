@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import runpy
+import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 from prometheus_client.mmap_dict import MmapedDict
 
+from todoscale.deploy import servers
 from todoscale.ops import control, groups, merge, stats, values
 
 COUNT = "todoscale_http_request_duration_seconds_count"
@@ -72,3 +76,43 @@ def test_the_control_thread_folds_dead_workers_within_seconds(tmp_path):
         time.sleep(0.05)
 
     assert _count(folder) == 5
+
+
+def _raise_timeout(signum, frame):
+    raise TimeoutError("child_exit waited for the metrics lock its own process holds")
+
+
+def test_gunicorn_child_exit_reentered_by_the_next_sigchld_does_not_wait_on_itself(
+    tmp_path, monkeypatch
+):
+    # gunicorn's master calls child_exit from its SIGCHLD handler: a second worker dying
+    # while the handler folds the first runs the handler again, inside the first. The
+    # 100-restart test's hang (py-spy: the master blocked in flock, under its own child_exit).
+    folder = groups.start_group(tmp_path, "web-reentry", {})
+    monkeypatch.setenv(groups.MULTIPROC_ENV, str(folder))
+    child_exit = runpy.run_path(str(servers.GUNICORN_CONF))["child_exit"]
+    first, second = _dead_worker(folder, 2), _dead_worker(folder, 3)
+    fold = groups.add_values
+
+    def fold_then_the_next_death(path, into):  # the signal arrives mid-fold
+        monkeypatch.setattr(groups, "add_values", fold)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        fold(path, into)
+
+    monkeypatch.setattr(groups, "add_values", fold_then_the_next_death)
+    before = signal.signal(signal.SIGUSR1, lambda *_: child_exit(None, SimpleNamespace(pid=second)))
+    alarm = signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.setitimer(signal.ITIMER_REAL, 5)
+    try:
+        child_exit(None, SimpleNamespace(pid=first))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, alarm)
+        signal.signal(signal.SIGUSR1, before)
+
+    pids = {groups.pid_of(path) for path in folder.iterdir()}
+    assert first not in pids
+    groups.fold_dead(folder)  # the janitor's next round takes whatever the handler left
+    assert _count(folder) == 5
+    rows = MmapedDict.read_all_values_from_file(str(folder / "counter_archive.db"))
+    assert [value for key, value, _ts, _pos in rows if groups.EXITS_METRIC in key] == [2]

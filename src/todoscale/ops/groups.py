@@ -81,13 +81,20 @@ def start_group(root: str | os.PathLike[str], name: str, environ: MutableMapping
 
 
 @contextlib.contextmanager
-def locked(root: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold the host's metrics lock: sweeps and scrapes never see a half-moved file."""
+def locked(root: str | os.PathLike[str], wait: bool = True) -> Iterator[bool]:
+    """Hold the host's metrics lock: sweeps and scrapes never see a half-moved file. With
+    `wait` false, yield False at once, without the lock, when anyone holds it (this process
+    too: the lock is a `flock` on a descriptor of its own, so a second `locked` in a process
+    that holds it waits for itself)."""
     Path(root).mkdir(parents=True, exist_ok=True)
     with open(Path(root) / LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -182,6 +189,18 @@ def retire(folder: Path, *pids: int) -> None:
             archive.close()
     for path in sources:
         path.unlink(missing_ok=True)
+
+
+def retire_if_free(folder: Path, pid: int) -> bool:
+    """Fold a dead worker now if the lock is free; else leave it (False) to the janitor's next
+    round, within a second, or the next scrape's sweep. For gunicorn's master, whose SIGCHLD
+    handler runs `child_exit`: a worker dying while the handler folds another runs the
+    handler again inside it, and a waiting `locked` there waits for itself, forever (the
+    master then spawns no worker again: the 100-restart test's hang)."""
+    with locked(folder.parent, wait=False) as held:
+        if held:
+            retire(folder, pid)
+        return held
 
 
 def announce(folder: Path, pid: int, details: dict[str, object]) -> None:

@@ -21,5 +21,7 @@ def test_the_scrape_bench_reports_the_first_scrape_after_the_janitor_and_before_
         assert figures[name] > 0, name
     # What is left: the live worker's 5 files, the scraping process's own 2 and 2 archives.
     assert figures["files_after"] == 5 + 2 + 2
+    # A scrape before any janitor's round folded the burst's files itself.
+    assert figures["files_after_unswept_scrape"] == 5 + 2 + 2
     assert figures["files_before"] == 5 + 2 + 3 * 5
     assert figures["series"] > 6000

@@ -152,6 +152,7 @@ def run(live: int, restarts: int, runs: int) -> dict[str, Any]:
             _worker(n, keep=False, pipes=pipes)
         files_before = sum(1 for _ in folder.glob("*.db"))
         unswept = _timed(lambda: scrape(root))
+        files_unswept = sum(1 for _ in folder.glob("*.db"))
         # Another burst, then what a live worker's control thread does within a second.
         for n in range(restarts):
             _worker(restarts + n, keep=False, pipes=pipes)
@@ -174,6 +175,7 @@ def run(live: int, restarts: int, runs: int) -> dict[str, Any]:
         "restarts": restarts,
         "files_before": files_before,
         "files_after": files_after,
+        "files_after_unswept_scrape": files_unswept,
         "series": page["series"],
         "page_bytes": page["bytes"],
         "first_ms": round(first[0] * 1000, 2),

@@ -14,10 +14,11 @@ from prometheus_client import Counter, Gauge, Histogram
 # Seconds; the goals are stated in milliseconds (p99 under 100 ms at 1000 connections).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+REQUEST_LABELS = ("endpoint", "method", "status")
 REQUEST_SECONDS = Histogram(
     "todoscale_http_request_duration_seconds",
     "HTTP requests by route rule, method and status, and how long they took.",
-    ["endpoint", "method", "status"],
+    REQUEST_LABELS,
     buckets=LATENCY_BUCKETS,
 )
 IN_FLIGHT = Gauge(

@@ -4,10 +4,12 @@ Run as its own process (`python -m todoscale.bench.scrape`): multiprocess mode m
 before prometheus_client is imported. Every worker, live or dead, is a real forked process
 that records a day's worth of series through the app's own instruments (each route rule and
 method of the app, answered with each of a few statuses; SQL per route; cache tiers, limits,
-live updates), so the files are the ones a server leaves. The dead workers exited before the
-first scrape (a burst of restarts no worker start has swept yet: the first scrape folds
-them into the archives, timed on its own); the live ones stay up and record between
-scrapes, which are timed as a median. What is timed is what `GET /metrics` does with the files:
+live updates), so the files are the ones a server leaves. The live ones stay up and record
+between scrapes, which are timed as a median. M workers then die at once, twice: the first
+burst is found by a scrape before any janitor's round (that scrape folds their files into
+the archives itself: `unswept_first_ms`); after the second, the janitor's round that a live
+worker's control thread runs within a second (`janitor_ms`), then the first scrape
+(`first_ms`, the goal's figure). What is timed is what `GET /metrics` does with the files:
 the sweep, then the page (the database's job figures, cached for seconds, are left out).
 """
 
@@ -36,16 +38,23 @@ def _routes() -> list[tuple[str, str]]:
 
 
 def record_day(seed: int) -> None:
-    """Record one worker's day: every series once or more, through the app's instruments."""
+    """Record one worker's day: every series once or more, through the app's instruments (the
+    request layer's own files for requests, SQL and in-flight, as a serving worker writes)."""
     from todoscale import instruments
+    from todoscale.ops import values
 
+    folder = groups.current_group()
+    assert folder is not None
+    layer = values.FileValues(folder, os.getpid())
     for n, (rule, method) in enumerate(_routes()):
         for status in STATUSES:
-            child = instruments.REQUEST_SECONDS.labels(rule, method, str(status))
             for k in range(3):
-                child.observe(0.0007 * (1 + (seed + n + k) % 40))
-        instruments.SQL_STATEMENTS.labels(rule).inc(3)
-        instruments.SQL_SECONDS.labels(rule).inc(0.002)
+                layer.started()
+                with layer.lock:
+                    layer.finished(rule, method, status, 0.0007 * (1 + (seed + n + k) % 40), 0, 0)
+        layer.started()
+        with layer.lock:
+            layer.finished(rule, method, 200, 0.001, 3, 0.002)
     for tier in ("local", "shared"):
         for result in ("hit", "miss"):
             instruments.CACHE_REQUESTS.labels(tier, result).inc(seed + 1)
@@ -54,8 +63,12 @@ def record_day(seed: int) -> None:
     for event in ("todo.created", "todo.updated", "todo.deleted", "list.updated", "job.updated"):
         instruments.SOCKETIO_EMITTED.labels(event).inc()
         instruments.SOCKETIO_DELIVERED.labels(event).inc(2)
-    instruments.IN_FLIGHT.inc()
+    layer.started()  # one request in flight
     instruments.SOCKETIO_CONNECTIONS.inc(3)
+    _layers[os.getpid()] = layer
+
+
+_layers: dict[int, object] = {}
 
 
 def _worker(seed: int, keep: bool, pipes: dict[int, int]) -> tuple[int, int | None]:
@@ -70,11 +83,14 @@ def _worker(seed: int, keep: bool, pipes: dict[int, int]) -> tuple[int, int | No
         record_day(seed)
         os.write(up_w, b".")
         if keep:
-            from todoscale import instruments
+            from todoscale.ops import values
 
-            child = instruments.REQUEST_SECONDS.labels(_routes()[0][0], "GET", "200")
+            layer = _layers[os.getpid()]
+            assert isinstance(layer, values.FileValues)
             while os.read(down_r, 1):
-                child.observe(0.001)
+                with layer.lock:
+                    layer.finished(_routes()[0][0], "GET", 200, 0.001, 0, 0)
+                layer.started()
                 os.write(up_w, b".")
         os._exit(0)
     os.close(down_r)
@@ -112,24 +128,35 @@ def scrape(root: Path) -> tuple[float, float]:
     return took
 
 
+def _timed(work: Any) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), time.process_time()
+    work()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
 def run(live: int, restarts: int, runs: int) -> dict[str, Any]:
     """Set the folder up, scrape `runs` times; the figures (milliseconds)."""
     base = Path(tempfile.mkdtemp(prefix="todoscale-scrape-"))
     root = base / "metrics"
-    groups.start_group(root, "web-bench", os.environ)
+    folder = groups.start_group(root, "web-bench", os.environ)
     pipes: dict[int, int] = {}
     from todoscale.ops import exposition  # noqa: F401  (imported before the clock starts)
 
     try:
-        for n in range(restarts):
-            _worker(n, keep=False, pipes=pipes)
         for n in range(live):
-            pid, pipe = _worker(restarts + n, keep=True, pipes=pipes)
+            pid, pipe = _worker(2 * restarts + n, keep=True, pipes=pipes)
             assert pipe is not None
             pipes[pid] = pipe
-        folder = groups.current_group()
-        assert folder is not None
+        # A burst of deaths that a scrape finds before any janitor's round: it folds them.
+        for n in range(restarts):
+            _worker(n, keep=False, pipes=pipes)
         files_before = sum(1 for _ in folder.glob("*.db"))
+        unswept = _timed(lambda: scrape(root))
+        files_unswept = sum(1 for _ in folder.glob("*.db"))
+        # Another burst, then what a live worker's control thread does within a second.
+        for n in range(restarts):
+            _worker(restarts + n, keep=False, pipes=pipes)
+        janitor = _timed(lambda: groups.fold_dead(folder))
         first = scrape(root)
         times = []
         for _ in range(runs):
@@ -148,10 +175,15 @@ def run(live: int, restarts: int, runs: int) -> dict[str, Any]:
         "restarts": restarts,
         "files_before": files_before,
         "files_after": files_after,
+        "files_after_unswept_scrape": files_unswept,
         "series": page["series"],
         "page_bytes": page["bytes"],
         "first_ms": round(first[0] * 1000, 2),
         "first_cpu_ms": round(first[1] * 1000, 2),
+        "janitor_ms": round(janitor[0] * 1000, 2),
+        "janitor_cpu_ms": round(janitor[1] * 1000, 2),
+        "unswept_first_ms": round(unswept[0] * 1000, 2),
+        "unswept_first_cpu_ms": round(unswept[1] * 1000, 2),
         "median_ms": round(statistics.median(t[0] for t in times) * 1000, 2),
         "median_cpu_ms": round(statistics.median(t[1] for t in times) * 1000, 2),
         "min_ms": round(min(t[0] for t in times) * 1000, 2),

@@ -84,9 +84,10 @@ if __name__ == "__config__":
 
 
 def child_exit(server: object, worker: object) -> None:
-    """A worker exited: fold its counters into the archive and drop its live gauges now."""
+    """A worker exited: fold its counters into the archive and drop its live gauges now,
+    unless the metrics lock is taken (gunicorn calls this from its SIGCHLD handler, which the
+    next worker's death can re-enter: see `groups.retire_if_free`)."""
     folder = groups.current_group()
     pid = getattr(worker, "pid", None)
     if folder is not None and pid is not None:
-        with groups.locked(folder.parent):
-            groups.retire(folder, pid)
+        groups.retire_if_free(folder, pid)

@@ -6,7 +6,10 @@ daemon thread that reads those files once a second, so a request's only cost whi
 is armed is reading one attribute (`Controls.order is None`). A process that serves a
 request of the armed endpoint claims one of the N slots under a file lock, so exactly N
 requests are profiled, whichever processes serve them; the order is gone after N, or when
-it expires. The same thread writes this process's statistics once a minute (`stats`).
+it expires. The same thread writes this process's statistics once a minute (`stats`), and
+folds the files of its group's dead workers into the archives (`groups.fold_dead`): first
+thing at a process's start (a replacement worker sweeps its predecessors there, not on its
+first request), then each second.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from todoscale.ops import leaks, stats
+from todoscale.ops import groups, leaks, stats
 
 logger = logging.getLogger(__name__)
 
@@ -131,16 +134,29 @@ class Controls:
         self.tracer = leaks.Tracer(root)
         self._pid = 0
         self._lock = threading.Lock()
+        self.group: Path | None = None
+        self._swept = False
 
-    def start(self, service: str | None = None) -> None:
-        """Start this process's control thread (again after a fork), once."""
+    def start(self, service: str | None = None, group: Path | None = None) -> None:
+        """Start this process's control thread (again after a fork), once; given the process's
+        group folder, the thread is also the group's janitor."""
         with self._lock:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
             self.service = service or self.service
+            self.group = group
         thread = threading.Thread(target=self._run, name="todoscale-control", daemon=True)
         thread.start()
+
+    def janitor(self) -> None:
+        """Fold dead workers' files (every group's at a process's start, then its own's)."""
+        if self.group is not None:
+            if self._swept:
+                groups.fold_dead(self.group)
+            else:
+                groups.sweep(self.group.parent)
+                self._swept = True
 
     def poll(self) -> None:
         """Read the orders now (the thread does it every second)."""
@@ -153,7 +169,12 @@ class Controls:
 
     def _run(self) -> None:
         next_write = time.monotonic() + WRITE_SECONDS
+        self._swept = False
         while True:
+            try:
+                self.janitor()
+            except Exception:  # process boundary: the next round, or a scrape, folds them
+                logger.exception("the janitor could not fold dead workers' files")
             time.sleep(POLL_SECONDS)
             try:
                 self.poll()

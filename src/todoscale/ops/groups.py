@@ -12,8 +12,9 @@ prometheus_client writes one file per metric type and pid and never removes any 
 `child_exit`; granian has no such hook). `sweep` does the rest, for any server: a group
 whose owner died is removed; a dead worker's counters and histograms are added into the
 group's `*_archive.db` files (so totals never go back) and its files deleted, gauges
-included. It runs under one lock at each scrape and when a worker starts, so the number of
-files stays at (live processes x types) + 2 however often workers are recycled.
+included. It runs under one lock, in every process's control thread each second (the
+janitor: `fold_dead`, off the scrape's path), when a worker starts and at each scrape, so
+the number of files stays at (live processes x types) + 2 however often workers are recycled.
 
 Only the standard library at import: gunicorn's master imports this before the variable is
 set. (A pid reused within moments of its process's death is the one case a sweep can get
@@ -30,6 +31,8 @@ import re
 import shutil
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+
+from todoscale.ops.valuefile import ValueFile, add_values
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OWNER_FILE = "owner"
@@ -78,13 +81,20 @@ def start_group(root: str | os.PathLike[str], name: str, environ: MutableMapping
 
 
 @contextlib.contextmanager
-def locked(root: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold the host's metrics lock: sweeps and scrapes never see a half-moved file."""
+def locked(root: str | os.PathLike[str], wait: bool = True) -> Iterator[bool]:
+    """Hold the host's metrics lock: sweeps and scrapes never see a half-moved file. With
+    `wait` false, yield False at once, without the lock, when anyone holds it (this process
+    too: the lock is a `flock` on a descriptor of its own, so a second `locked` in a process
+    that holds it waits for itself)."""
     Path(root).mkdir(parents=True, exist_ok=True)
     with open(Path(root) / LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -125,41 +135,72 @@ def sweep(root: str | os.PathLike[str]) -> None:
 
 def compact(folder: Path) -> int:
     """Fold the files of dead pids into the archives (hold `locked`); return how many pids."""
-    dead = {pid for path in folder.iterdir() if (pid := pid_of(path)) and not alive(pid)}
+    dead = dead_pids(folder)
     if dead:
         retire(folder, *sorted(dead))
     return len(dead)
 
 
+def dead_pids(folder: Path) -> set[int]:
+    """The pids that have files in `folder` and no longer run."""
+    pids = {pid for path in folder.iterdir() if (pid := pid_of(path))}
+    return {pid for pid in pids if not alive(pid)}
+
+
+def fold_dead(folder: Path) -> int:
+    """The janitor's round: fold the group's dead workers into its archives when there are any
+    (looked for without the lock, so a round with none costs a listing and a /proc read a
+    pid). Every process's control thread runs it each second: dead workers' files are folded
+    off the scrape's path, and a scrape seldom finds any left to fold."""
+    try:
+        if not dead_pids(folder):
+            return 0
+    except FileNotFoundError:  # the group is gone (its owner died, a sweep removed it)
+        return 0
+    with locked(folder.parent):
+        return compact(folder)
+
+
 def retire(folder: Path, *pids: int) -> None:
     """Add dead pids' counters and histograms to the archives, count their exits, drop their
     files. Their values are summed first, so each archive is opened and written once however
-    many workers died since the last sweep."""
-    from prometheus_client.mmap_dict import MmapedDict, mmap_key  # only after the variable is set
+    many workers died since the last sweep; keys stay the bytes in the files."""
+    from prometheus_client.mmap_dict import mmap_key  # only after the variable is set
 
+    dead = set(pids)
+    # prometheus_client's files and the request layer's (`counter_request_<pid>.db`).
+    sources = [path for path in folder.iterdir() if pid_of(path) in dead]
     for typ in ARCHIVED_TYPES:
-        sums: dict[str, float] = {}
-        for pid in pids:
-            source = folder / f"{typ}_{pid}.db"
-            if source.exists():
-                for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(source)):
-                    sums[key] = sums.get(key, 0.0) + value
+        sums: dict[bytes, float] = {}
+        for source in sources:
+            if source.name.startswith(f"{typ}_") and source.suffix == ".db":
+                add_values(source, sums)
         if typ == "counter":  # every exit counts, whether or not it counted anything
-            key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP)
+            key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP).encode()
             sums[key] = sums.get(key, 0.0) + len(pids)
         if not sums:
             continue
-        archive = MmapedDict(str(folder / f"{typ}_archive.db"))
+        archive = ValueFile(folder / f"{typ}_archive.db")
         try:
             for key, value in sums.items():
-                current, _ = archive.read_value(key)
-                archive.write_value(key, current + value, 0.0)
+                index = archive.index(key)  # may map the file afresh: values read after it
+                archive.values[index] += value
         finally:
             archive.close()
-    dead = set(pids)
-    for path in folder.iterdir():
-        if pid_of(path) in dead:
-            path.unlink(missing_ok=True)
+    for path in sources:
+        path.unlink(missing_ok=True)
+
+
+def retire_if_free(folder: Path, pid: int) -> bool:
+    """Fold a dead worker now if the lock is free; else leave it (False) to the janitor's next
+    round, within a second, or the next scrape's sweep. For gunicorn's master, whose SIGCHLD
+    handler runs `child_exit`: a worker dying while the handler folds another runs the
+    handler again inside it, and a waiting `locked` there waits for itself, forever (the
+    master then spawns no worker again: the 100-restart test's hang)."""
+    with locked(folder.parent, wait=False) as held:
+        if held:
+            retire(folder, pid)
+        return held
 
 
 def announce(folder: Path, pid: int, details: dict[str, object]) -> None:

@@ -1,11 +1,12 @@
 """The always-on per-request layer: latency, status and SQL per route rule, in-flight requests.
 
 One WSGI wrapper around the Flask app does all of it, so a request pays one clock read at
-each end, one histogram observation (cached label children), two gauge steps and one
-dictionary update for the console's statistics; SQL statements are counted by two engine
-listeners into a per-request context variable. Nothing here touches the database or the
-network. The route rule is read from Flask's request when the response starts, so no Flask
-hook is needed; unmatched paths are labelled `<unmatched>`, never by their raw path.
+each end, four values added in place in this process's memory-mapped files (`values`: the
+histogram's bucket and sum, in-flight up and down) and one dictionary update for the
+console's statistics; SQL statements are counted by two engine listeners into a
+per-request context variable. Nothing here touches the database or the network. The route
+rule is read from Flask's request when the response starts, so no Flask hook is needed;
+unmatched paths are labelled `<unmatched>`, never by their raw path.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import contextvars
 import logging
 import os
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,7 @@ from sqlalchemy.engine import Engine
 
 from todoscale.config import metrics_root
 from todoscale.extensions import db
-from todoscale.instruments import IN_FLIGHT, REQUEST_SECONDS, SQL_SECONDS, SQL_STATEMENTS
-from todoscale.ops import groups, stats
+from todoscale.ops import groups, stats, values
 from todoscale.ops.control import Controls
 
 # Not `todoscale.request`: that logger writes exactly one line per request (ops.http).
@@ -100,21 +102,25 @@ class RequestMetrics:
         self.wsgi_app = wsgi_app
         self.slow_seconds = app.config["SLOW_REQUEST_MS"] / 1000
         self.root = Path(metrics_root(app.config))
-        self.recorder = stats.Recorder()
+        # One lock for the request's values and its statistics: one acquisition at its end.
+        self.lock = threading.Lock()
+        self.recorder = stats.Recorder(self.lock)
         self.controls = Controls(self.root, self.recorder)
-        self._children: dict[tuple[str, str, int], Any] = {}
-        self._sql_children: dict[str, tuple[Any, Any]] = {}
-        self._pid = 0
+        # Where this process writes its values: opened at its first request (after any fork).
+        self.values: values.FileValues | values.RegistryValues | None = None
+        self._starting = threading.Lock()
+        _wrappers.add(self)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if self._pid != os.getpid():
-            self._start_process()
+        sink = self.values
+        if sink is None:
+            sink = self._start_process()
         started = time.perf_counter()
         # SQL statements and seconds, and whether profiling should look at this request
         # (an order is armed, or the profile header came): all the profiler's hook reads.
         order = self.controls.order
         watch = PROFILE_HEADER_ENVIRON in environ or (order.endpoint if order else False)
-        counts = [0, 0.0, watch]
+        counts: list[Any] = [0, 0.0, watch]
         token = _sql.set(counts)
         sent: list[Any] = [500, (), None]
 
@@ -130,85 +136,92 @@ class RequestMetrics:
             sent[0], sent[1], sent[2] = int(status[:3]), headers, rule
             return start_response(status, headers, exc_info)
 
-        IN_FLIGHT.inc()
+        sink.started()
         try:
             return self.wsgi_app(environ, capture)
         finally:
-            IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
             _sql.reset(token)
-            self._record(environ, sent, time.perf_counter() - started, counts)
+            status, _headers, rule = sent
+            endpoint = rule.rule if rule is not None else UNMATCHED
+            method = environ.get("REQUEST_METHOD", "")
+            if method not in METHODS:
+                method = "OTHER"
+            statements, sql_seconds, _watch = counts
+            with self.lock:
+                sink.finished(endpoint, method, status, seconds, statements, sql_seconds)
+                kept = self.recorder.add((endpoint, method), status, seconds, statements,
+                                         sql_seconds)  # fmt: skip
+            if kept or seconds > self.slow_seconds:
+                self._slow(endpoint, method, sent, seconds, counts, kept)
+            profiler = environ.get(PROFILER_ENVIRON)
+            if profiler is not None:
+                profiler.finish(seconds, status)
 
-    def _record(
-        self, environ: dict[str, Any], sent: list[Any], seconds: float, counts: list[Any]
-    ) -> None:
-        status, headers, rule = sent
-        endpoint = rule.rule if rule is not None else UNMATCHED
-        method = environ.get("REQUEST_METHOD", "")
-        if method not in METHODS:
-            method = "OTHER"
-        child = self._children.get((endpoint, method, status))
-        if child is None:
-            child = self._children[(endpoint, method, status)] = REQUEST_SECONDS.labels(
-                endpoint, method, str(status)
-            )
-        child.observe(seconds)
-        statements, sql_seconds, _watch = counts
-        if statements:
-            self._count_sql(endpoint, statements, sql_seconds)
-        kept = self.recorder.add((endpoint, method), status, seconds, statements, sql_seconds)
-        if kept or seconds > self.slow_seconds:
-            slow = stats.SlowRequest(
-                seconds=seconds,
-                seq=0,
-                at=time.time(),
-                endpoint=endpoint,
-                method=method,
-                status=status,
-                request_id=_request_id(headers),
-                sql=statements,
-                sql_seconds=sql_seconds,
-                pid=os.getpid(),
-            )
-            if kept:
-                self.recorder.keep_slow(slow)
-            if seconds > self.slow_seconds:
-                _log_slow(slow)
-        profiler = environ.get(PROFILER_ENVIRON)
-        if profiler is not None:
-            profiler.finish(seconds, status)
+    def _slow(
+        self, endpoint: str, method: str, sent: list[Any], seconds: float, counts: list[Any],
+        kept: bool,
+    ) -> None:  # fmt: skip
+        """One of the slowest requests of the minute, or one over the slow threshold."""
+        slow = stats.SlowRequest(
+            seconds=seconds,
+            seq=0,
+            at=time.time(),
+            endpoint=endpoint,
+            method=method,
+            status=sent[0],
+            request_id=_request_id(sent[1]),
+            sql=counts[0],
+            sql_seconds=counts[1],
+            pid=os.getpid(),
+        )
+        if kept:
+            self.recorder.keep_slow(slow)
+        if seconds > self.slow_seconds:
+            _log_slow(slow)
 
-    def _count_sql(self, endpoint: str, statements: int, sql_seconds: float) -> None:
-        children = self._sql_children.get(endpoint)
-        if children is None:
-            children = self._sql_children[endpoint] = (
-                SQL_STATEMENTS.labels(endpoint),
-                SQL_SECONDS.labels(endpoint),
-            )
-        children[0].inc(statements)
-        children[1].inc(sql_seconds)
-
-    def _start_process(self) -> None:
+    def _start_process(self) -> values.FileValues | values.RegistryValues:
         """First request of this process (after any fork): describe it, start its thread."""
-        self._pid = os.getpid()
-        self._children.clear()
-        self._sql_children.clear()
-        start_process(self.app)
+        with self._starting:  # the first requests of several threads: one set of files
+            if self.values is None:
+                start_process(self.app)
+                self.values = values.for_process(groups.current_group(), self.lock)
+            return self.values
+
+    def forget_process(self) -> None:
+        """In a forked child: the parent's files are not this process's."""
+        self._starting = threading.Lock()  # the parent's may have been held at the fork
+        if self.values is not None:
+            self.values.close()
+            self.values = None
+
+
+# Every wrapper of this process, so that a forked child forgets its parent's files before
+# it runs anything (a child writing into its parent's mapped files would corrupt them).
+_wrappers: weakref.WeakSet[RequestMetrics] = weakref.WeakSet()
+
+
+_fork_hook: list[bool] = []
+
+
+def _after_fork() -> None:
+    for wrapper in list(_wrappers):
+        wrapper.forget_process()
 
 
 def start_process(app: Flask) -> None:
-    """Announce this process in its group, sweep dead workers' files, start the control thread
-    (the metrics wrapper does it at a process's first request; a Celery pool process at start)."""
-    metrics = of(app)
-    root, controls = metrics.root, metrics.controls
+    """Announce this process in its group, start the control thread, which sweeps dead
+    workers' files off the request's path (the metrics wrapper does it at a process's first
+    request; a Celery pool process at start)."""
+    controls = of(app).controls
     folder = groups.current_group()
     if folder is not None:
         try:
             groups.announce(folder, os.getpid(), {"kind": kind_of_server(), "started": time.time()})
-            groups.sweep(root)
         except OSError:
             logger.exception("could not register this process in %s", folder)
     controls.poll()  # a new process knows the armed orders from its first request on
-    controls.start(service_name())
+    controls.start(service_name(), folder)
 
 
 def _log_slow(slow: stats.SlowRequest) -> None:
@@ -249,6 +262,9 @@ def init_app(app: Flask) -> None:
     """Wrap the app in the metrics layer and count SQL statements per request (unless
     TODOSCALE_OBSERVE is off: then the app is left as it is, and no listener is added)."""
     metrics = RequestMetrics(app, app.wsgi_app)
+    if not _fork_hook:  # once per process, however many apps it builds
+        os.register_at_fork(after_in_child=_after_fork)
+        _fork_hook.append(True)
     app.extensions[EXTENSION] = metrics  # its folder and statistics serve /metrics, the console
     if not app.config["OBSERVE"]:
         return

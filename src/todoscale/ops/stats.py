@@ -26,18 +26,13 @@ from typing import Any
 # Latency buckets grow by 10 %: a percentile read from them is within 10 % of the truth.
 _BASE = 1.1
 _LOG_BASE = math.log(_BASE)
+_log = math.log
 SLOWEST_KEPT = 20
 KEEP_SECONDS = 86_400
 WINDOWS = {"5m": 300, "1h": 3_600, "1d": 86_400}
 FOLDER = "stats"
 # A row: count, errors, seconds, max seconds, SQL statements, SQL seconds, {bucket: count}.
 COUNT, ERRORS, SECONDS, MAX, SQL, SQL_SECONDS, BUCKETS = range(7)
-
-
-def bucket_of(seconds: float) -> int:
-    """The log-scale bucket of a duration (bucket b holds up to 1.1**(b+1) microseconds)."""
-    micros = seconds * 1e6
-    return int(math.log(micros) / _LOG_BASE) if micros > 1 else 0
 
 
 def bucket_top(index: int) -> float:
@@ -66,10 +61,12 @@ class SlowRequest:
 
 
 class Recorder:
-    """This process's table of the current minute and its slowest requests."""
+    """This process's table of the current minute and its slowest requests. `add` runs under
+    `lock`, held by the caller: the request layer adds a request's metrics under the same
+    one, so a request pays for one lock at its end."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, lock: threading.Lock | None = None) -> None:
+        self.lock = lock or threading.Lock()
         self._rows: dict[tuple[str, str], list[Any]] = {}
         self._slow: list[SlowRequest] = []
         self._seq = itertools.count()
@@ -83,28 +80,30 @@ class Recorder:
         sql: int,
         sql_seconds: float,
     ) -> bool:
-        """Count one request; True when it is among the slowest kept (then call `keep_slow`)."""
-        bucket = bucket_of(seconds)
-        with self._lock:
-            row = self._rows.get(key)
-            if row is None:
-                row = self._rows[key] = _new_row()
-            row[COUNT] += 1
-            if status >= 500:
-                row[ERRORS] += 1
-            row[SECONDS] += seconds
-            if seconds > row[MAX]:
-                row[MAX] = seconds
-            row[SQL] += sql
-            row[SQL_SECONDS] += sql_seconds
-            buckets = row[BUCKETS]
-            buckets[bucket] = buckets.get(bucket, 0) + 1
-            return len(self._slow) < SLOWEST_KEPT or seconds > self._slow[0].seconds
+        """Count one request (hold `lock`); True when it is among the slowest kept (then call
+        `keep_slow`)."""
+        micros = seconds * 1e6
+        # Bucket b holds up to 1.1**(b+1) microseconds (inline: this runs at every request).
+        bucket = int(_log(micros) / _LOG_BASE) if micros > 1 else 0
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = _new_row()
+        row[COUNT] += 1
+        if status >= 500:
+            row[ERRORS] += 1
+        row[SECONDS] += seconds
+        if seconds > row[MAX]:
+            row[MAX] = seconds
+        row[SQL] += sql
+        row[SQL_SECONDS] += sql_seconds
+        buckets = row[BUCKETS]
+        buckets[bucket] = buckets.get(bucket, 0) + 1
+        return len(self._slow) < SLOWEST_KEPT or seconds > self._slow[0].seconds
 
     def keep_slow(self, request: SlowRequest) -> None:
         """Remember one of the slowest requests of this minute."""
         request.seq = next(self._seq)
-        with self._lock:
+        with self.lock:
             if len(self._slow) < SLOWEST_KEPT:
                 heapq.heappush(self._slow, request)
             elif request.seconds > self._slow[0].seconds:
@@ -112,14 +111,14 @@ class Recorder:
 
     def take(self) -> tuple[float, dict[tuple[str, str], list[Any]], list[SlowRequest]]:
         """Hand over the minute so far and start a new one."""
-        with self._lock:
+        with self.lock:
             since, rows, slow = self.since, self._rows, self._slow
             self._rows, self._slow, self.since = {}, [], time.time()
         return since, rows, slow
 
     def peek(self) -> tuple[dict[tuple[str, str], list[Any]], list[SlowRequest]]:
         """A copy of the minute so far (for this process's own console pages)."""
-        with self._lock:
+        with self.lock:
             rows = {key: [*row[:BUCKETS], dict(row[BUCKETS])] for key, row in self._rows.items()}
             return rows, list(self._slow)
 

@@ -166,23 +166,27 @@ def _exactly_once(effects: dict[int, int]) -> tuple[int, int, int]:
 def _kill_running_children(app: Flask, worker: Worker, ids: list[str], kills: int,
                            spacing: int) -> int:  # fmt: skip
     """SIGKILL the pool child in the middle of a job's first attempt, every `spacing` jobs,
-    `kills` times; return how many kills landed mid-task (the job still running after it)."""
-    landed = 0
-    targets = ids[::spacing][:kills]
+    `kills` times; return how many kills landed mid-task (the job still running after it).
+    A job that ran before its kill could land is passed over for the next one."""
+    landed, index = 0, 0
     deadline = time.monotonic() + 60 + 5 * len(ids)
-    for job_id in targets:
-        while time.monotonic() < deadline:
-            status, attempts = _states(app, [job_id])[job_id]
-            if status != RUNNING or attempts != 1:
-                if status in FINISHED or attempts > 1:
-                    break  # it ran before the kill could land: this kill is not counted
-                time.sleep(0.002)
-                continue
-            for child in _children(worker.pid):
-                os.kill(child, signal.SIGKILL)
-            # A dead child cannot commit: still running now means the kill landed mid-task.
-            landed += _states(app, [job_id])[job_id] == (RUNNING, 1)
-            break
+    while landed < kills and index < len(ids) and time.monotonic() < deadline:
+        job_id = ids[index]
+        status, attempts = _states(app, [job_id])[job_id]
+        if status in FINISHED or attempts > 1:
+            index += 1  # too late for this one
+            continue
+        if status != RUNNING:
+            time.sleep(0.002)
+            continue
+        for child in _children(worker.pid):
+            os.kill(child, signal.SIGKILL)
+        # A dead child cannot commit: still running now means the kill landed mid-task.
+        if _states(app, [job_id])[job_id] == (RUNNING, 1):
+            landed += 1
+            index += spacing
+        else:
+            index += 1
     return landed
 
 
@@ -197,7 +201,7 @@ def test_pool_children_then_the_whole_worker_killed_leave_every_job_done_exactly
     half = ids[: count // 2]
 
     # Over the first half: a pool child killed mid-task every few jobs.
-    landed = _kill_running_children(app, first, half, kills, spacing=max(1, len(half) // kills))
+    landed = _kill_running_children(app, first, ids, kills, spacing=max(1, len(half) // kills))
 
     def half_done() -> bool:
         return sum(status in FINISHED for status, _ in _states(app, ids).values()) >= len(half)

@@ -131,7 +131,7 @@ CHAOS_FIGURES := artifacts/chaos-figures.jsonl
 
 ## chaos: the long versions of the fault, race and fuzzing tests (10,000 If-Match races, 60 s of
 ## 20 SQLite writers, 50 schemathesis examples per operation...) on SQLite and on PostgreSQL;
-## their figures go to the table of docs/RELIABILITY.md (about 15 minutes on 2 cores)
+## their figures go to the table of docs/RELIABILITY.md (about 45 minutes on 2 cores)
 chaos: $(VENV)/.dev-installed
 	mkdir -p artifacts && rm -f $(CHAOS_FIGURES)
 	status=0; \

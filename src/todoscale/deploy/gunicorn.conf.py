@@ -46,6 +46,14 @@ keepalive = 5
 # Recycle workers now and then, staggered, so a slow leak never takes them all at once.
 max_requests = 10_000
 max_requests_jitter = 1_000
+# The web service's app is loaded once, in the master, and every worker is a fork of it: a
+# worker that died (or was recycled) serves again within a second, where one loading the
+# package anew spent 2 s of CPU first (7.7-11.6 s after a SIGKILL on a busy machine:
+# tests/chaos/test_load.py). The app is fork-safe by design (connections open lazily, each
+# process announces itself and starts its threads at its first request, post_fork below
+# drops any pooled connection). Not the Socket.IO service: its app starts background tasks
+# at creation, which a fork would leave behind in the master.
+preload_app = _settings["REALTIME"] != "serve"
 # The app writes one JSON line per request itself (TODOSCALE_REQUEST_LOG); gunicorn's access
 # log would double it, so its logger class logs none. Its own messages use the app's JSON.
 accesslog = None
@@ -73,6 +81,18 @@ if _GEVENT:
 if __name__ == "__config__" and groups.current_group() is None:
     _role = "socketio" if _settings["REALTIME"] == "serve" else "web"
     groups.start_group(metrics_root(_settings), groups.group_name(_role, bind), os.environ)
+
+
+def post_fork(server: object, worker: object) -> None:
+    """A preloaded worker drops the database connections it inherited (SQLAlchemy's advice
+    for forking: never share a pooled connection between processes); it opens its own."""
+    if preload_app:
+        from todoscale.extensions import db
+        from todoscale.wsgi import app
+
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -161,7 +161,7 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
     book = Book()
     started = time.monotonic()
     tally = first = Tally("warm-up", plan["steps"][0]["rate"], plan.get("warmup", 0.5))
-    in_flight, warm, epoch = [0], [0], [0.0]
+    in_flight, warm, epoch, phase = [0], [0], [0.0], [0]
     serial = itertools.count()
 
     def record(kind: str, began: float, status: int, problem: str | None) -> None:
@@ -205,18 +205,22 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
             self.mine: dict[str, tuple[str, str]] = {}  # id -> (title, etag), outcome known
             self.paced = users / rate[0]
             self.seat = next(seats)
-            self.due = 0.0
-            self.page()  # its connection opened, its token known to the server, its todos read
-            warm[0] += 1
+            self.due, self.phase = 0.0, 0
+            try:
+                self.page()  # its connection opened, its token known to the server, its todos
+            finally:
+                warm[0] += 1
 
         def repace(self, now: float) -> None:
             """A new rate: the wait left stretches or shrinks with the interval."""
             if not rate[0] or not epoch[0]:
-                return  # warming up or draining: no new request
-            if not self.due:
-                # Phases spread evenly from one epoch: any window sees its share of requests.
-                self.due = epoch[0] + self.paced * self.seat / users
+                return  # warming up, pausing or draining: no new request
             interval = users / rate[0]
+            if self.phase != phase[0]:
+                # Phases spread evenly from one epoch (the warm-up's end, a pause's end): any
+                # window sees its share of requests, and no pause ends in a burst of them all.
+                self.due, self.paced = epoch[0] + interval * self.seat / users, interval
+                self.phase = phase[0]
             if interval != self.paced:
                 self.due = now + max(self.due - now, 0.0) * interval / self.paced
                 self.paced = interval
@@ -378,25 +382,36 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
     # The warm-up: every user's first request (its connection, its todos) answered.
     while warm[0] < users and time.monotonic() - started < Mixed.network_timeout:
         gevent.sleep(0.05)
-    epoch[0] = time.monotonic()
+    epoch[0], phase[0] = time.monotonic(), 1
     gevent.sleep(plan.get("warmup", 0.5))
+    if plan.get("ready_file"):
+        Path(plan["ready_file"]).touch()  # the test's faults may begin
     steps: list[dict[str, Any]] = []
 
     def run(step: Step) -> dict[str, Any]:
         nonlocal tally
-        rate[0] = step.rate
         tally = Tally(step.label, step.rate, step.seconds, timeline=[] if step.timeline else None)
         began = time.monotonic()
-        gevent.sleep(step.seconds)
+        if step.rate:
+            rate[0] = step.rate
+            stop = Path(plan["stop_file"]) if plan.get("stop_file") else None
+            while time.monotonic() - began < step.seconds and not (stop and stop.exists()):
+                gevent.sleep(min(0.1, step.seconds))
+            step.seconds = time.monotonic() - began  # the test may have ended it early
+            tally.seconds = step.seconds
+        else:  # a pause: every answer in (the backlog of a step too fast), then a fresh start
+            rate[0] = 0.0
+            while in_flight[0] and time.monotonic() - began < step.seconds:
+                gevent.sleep(0.05)
+            epoch[0], phase[0] = time.monotonic(), phase[0] + 1
         steps.append({"started": began - started, **tally.summary()})
         return steps[-1]
 
+    limit = plan.get("p99_limit", 1.0)
     for spec in plan["steps"]:
-        if not good_step(run(Step(**spec)), plan.get("p99_limit", 1.0)) and plan.get("search"):
+        if not good_step(run(Step(**spec)), limit) and plan.get("search"):
             break
-    good = list(
-        itertools.takewhile(lambda step: good_step(step, plan.get("p99_limit", 1.0)), steps)
-    )
+    good = list(itertools.takewhile(lambda step: good_step(step, limit), steps))
     capacity = good[-1]["rate"] if good else 0.0
     for spec in plan.get("then", []) if capacity else []:
         factor = spec.pop("factor")
@@ -460,9 +475,10 @@ def drive(url: str, tokens: list[str], steps: list[Step], folder: Path, **option
     )
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     argv = [sys.executable, "-m", "tests.chaos.load", str(plan_file), str(result_file)]
-    done = subprocess.run(argv, cwd=Path(__file__).parents[2], env=env, capture_output=True,
-                          text=True, timeout=budget, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    with (folder / "driver.log").open("w") as log:
+        done = subprocess.run(argv, cwd=Path(__file__).parents[2], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, timeout=budget, check=False)  # fmt: skip
+    assert done.returncode == 0, (folder / "driver.log").read_text()[-3000:]
     return json.loads(result_file.read_text())
 
 

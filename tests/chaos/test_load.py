@@ -45,10 +45,11 @@ def mixed(app: Flask, api_server: ApiServer, tmp_path_factory: pytest.TempPathFa
     tokens = seed_tokens(app, "mix")
     full = scale() == "full"
     then = [
-        {"factor": 0.5, "seconds": 1, "label": "settle"},  # the search's last step drained
-        {"factor": 0.7, "seconds": bounded(fast=3, full=300), "label": "sustained"},
-        {"factor": 2.0, "seconds": bounded(fast=3, full=60), "label": "overload"},
-        {"factor": 0.5, "seconds": bounded(fast=4, full=20), "label": "after", "timeline": True},
+        {"factor": 0, "seconds": 30, "label": "pause"},  # the search's last step drained
+        {"factor": 0.5, "seconds": 1, "label": "settle"},
+        {"factor": 0.7, "seconds": bounded(fast=2, full=300), "label": "sustained"},
+        {"factor": 2.0, "seconds": bounded(fast=2, full=60), "label": "overload"},
+        {"factor": 0.5, "seconds": bounded(fast=3, full=20), "label": "after", "timeline": True},
     ]
     result = search_capacity(
         api_server.url, tokens, tmp_path_factory.mktemp("mixed"),
@@ -86,7 +87,7 @@ def test_sustained_load_at_seven_tenths_of_capacity(mixed: Mixed) -> None:
         f"{errors}_x_5xx,{sockets}_socket_errors,p99_read_{read:.0f}ms,"
         f"p99_write_{write:.0f}ms,{step['failed']}_failed"
         f"_at_{step['rate']:.0f}_req/s(0.7x,{step['achieved']:.0f}_delivered)"
-        f"_for_{step['seconds']}s",
+        f"_for_{step['seconds']:.0f}s",
         "0_x_5xx,0_socket_errors,p99_read<=250ms,p99_write<=400ms",
         held=not errors and not sockets and read <= 250 and write <= 400,
     )
@@ -123,10 +124,10 @@ def test_overload_at_twice_capacity_refuses_honestly_and_recovers(mixed: Mixed) 
     report(
         "overload",
         f"{errors_500}_x_500,{run['refusals']}_refusals_with_Retry-After,{bare}_without,"
-        f"recovery_{'>' + str(then['seconds']) if back is None else f'{back:.1f}'}s,"
+        f"recovery_{'>' + format(then['seconds'], '.0f') if back is None else f'{back:.1f}'}s,"
         f"{lost}_lost_of_{mixed.acknowledged}_acknowledged,{partial}_partial"
         f"_at_{over['rate']:.0f}_req/s(2x,{over['achieved']:.0f}_delivered,"
-        f"p99_{over['p99'] * 1000:.0f}ms)_for_{over['seconds']}s",
+        f"p99_{over['p99'] * 1000:.0f}ms)_for_{over['seconds']:.0f}s",
         "0_x_500,refusals_429_or_503_with_Retry-After,recovery<=10s,0_lost_acknowledged",
         held=not errors_500 and not bare and back is not None and back <= 10 and not lost,
     )
@@ -179,16 +180,24 @@ def _respawn(master: int, killed: int, others: set[int], timeout: float = 15) ->
     return None
 
 
-def _killer(
-    master: int, every: float, kills: int, out: list[float | None], stop: threading.Event
-) -> None:
-    for _ in range(kills):
-        if stop.wait(every):
-            return
-        workers = _workers(master)
-        victim = min(workers)
-        os.kill(victim, signal.SIGKILL)
-        out.append(_respawn(master, victim, workers - {victim}))
+def _killer(master: int, every: float, kills: int, out: list[float | None], folder: Path) -> None:
+    """Once the driver's users are warm, SIGKILL the eldest web worker every `every` s,
+    `kills` times, timing each respawn; then end the driver's step (its stop file)."""
+    try:
+        began = time.monotonic()
+        while not (folder / "ready").exists():
+            if time.monotonic() - began > 60:
+                return
+            time.sleep(0.05)
+        for _ in range(kills):
+            time.sleep(every)
+            workers = _workers(master)
+            victim = min(workers)
+            os.kill(victim, signal.SIGKILL)
+            out.append(_respawn(master, victim, workers - {victim}))
+        time.sleep(every / 2)  # the requests after the last kill count too
+    finally:
+        (folder / "stop").touch()
 
 
 def test_web_worker_sigkilled_under_load(
@@ -200,18 +209,20 @@ def test_web_worker_sigkilled_under_load(
     try:
         tokens = seed_tokens(app, "kill")
         respawns: list[float | None] = []
-        stop = threading.Event()
+        folder = tmp_path / "driver"
+        folder.mkdir()
         killer = threading.Thread(
-            target=_killer, args=(server.proc.pid, every, kills, respawns, stop)
+            target=_killer, args=(server.proc.pid, every, kills, respawns, folder)
         )
         killer.start()
         try:
             rate = 0.5 * capacity
-            result = drive(server.url, tokens, [Step(rate, every * (kills + 0.5), "kills")],
-                           tmp_path / "driver", warmup=0.0)  # fmt: skip
+            longest = kills * (every + 15) + every  # ended by the killer when it is done
+            result = drive(server.url, tokens, [Step(rate, longest, "kills")], folder,
+                           warmup=0.0, ready_file=str(folder / "ready"),
+                           stop_file=str(folder / "stop"))  # fmt: skip
         finally:
-            stop.set()
-            killer.join(timeout=30)
+            killer.join(timeout=60)
     finally:
         assert len(_workers(server.proc.pid)) == 2, "the server did not get its workers back"
     run = totals(result)

@@ -155,6 +155,7 @@ class Book:
 def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one closure set
     import gevent
     from locust import FastHttpUser, task
+    from locust.contrib.fasthttp import FAILURE_EXCEPTIONS
     from locust.env import Environment
 
     tokens = iter(plan["tokens"])
@@ -162,6 +163,7 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
     started = time.monotonic()
     tally = first = Tally("warm-up", plan["steps"][0]["rate"], plan.get("warmup", 0.5))
     in_flight, warm, epoch, phase = [0], [0], [0.0], [0]
+    oddities: list[dict[str, Any]] = []
     serial = itertools.count()
 
     def record(kind: str, began: float, status: int, problem: str | None) -> None:
@@ -177,6 +179,32 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
             tally.failures[problem] += 1
         if tally.timeline is not None:
             tally.timeline.append((began - started, ended - started, problem is None))
+
+    def oddity(kind: str, todo_id: str, expected: str, response: Any, body: Any) -> None:
+        """Keep the first few answers that contradict the book, whole, for the report."""
+        if len(oddities) < 20:
+            oddities.append({"kind": kind, "id": todo_id, "expected": expected,
+                             "status": response.status_code, "body": body,
+                             "headers": dict(response.headers or {})})  # fmt: skip
+
+    def cut_short(response: Any) -> bool:
+        """Whether the body ended before its Content-Length (when compressed, whether what
+        came is no whole JSON document: the client hands over the decoded body)."""
+        headers = response.headers or {}
+        length = headers.get("Content-Length")
+        try:
+            content = response.content or b""
+        except FAILURE_EXCEPTIONS:
+            return True
+        if not length or not int(length):
+            return False
+        if not headers.get("Content-Encoding"):
+            return len(content) != int(length)
+        try:
+            json.loads(content)
+        except ValueError:
+            return True
+        return False
 
     def refusal(response: Any) -> str | None:
         """None for an honest refusal (429/503 with Retry-After), else why it is not one."""
@@ -251,6 +279,10 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
                                          catch_response=True) as response:  # fmt: skip
                     status = response.status_code or 0
                     problem = None
+                    if status and cut_short(response):
+                        # Headers, then the connection gone (the worker was killed between
+                        # its writes): no answer, as a broken connection is none.
+                        status, response.error = 0, ConnectionError("body cut short")
                     if status == 0:
                         problem = f"socket_error:{type(response.error).__name__}"
                     elif status in REFUSALS:
@@ -291,6 +323,7 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
                 body = body_of(response)
                 if body.get("id") != todo_id or body.get("title") != title:
                     problem = "todo:not_as_written"  # read-your-writes broken
+                    oddity("todo", todo_id, title, response, body)
                 else:
                     self.mine[todo_id] = (title, response.headers.get("ETag", ""))
             elif status not in REFUSALS and not problem:
@@ -328,9 +361,13 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
                 "edit", "PATCH", f"/api/v1/todos/{todo_id}",
                 {"title": title, "notes": title}, {"If-Match": etag},
             )  # fmt: skip
+            unknown = status == 0 or status >= 500
             if status == 200:
-                if body_of(response).get("title") != title or not response.headers.get("ETag"):
+                body = body_of(response)
+                if body.get("title") != title or not response.headers.get("ETag"):
                     problem = "edit:bad_body"
+                    oddity("edit", todo_id, title, response, body)
+                    unknown = True  # what it wrote is not known: booked as such below
                 else:
                     book.known(todo_id, title)
                     self.mine[todo_id] = (title, response.headers["ETag"])
@@ -338,7 +375,7 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
                 pass  # refused: nothing written, the todo stays as it was
             elif not problem:
                 problem = f"edit:{status}"  # 412 or 404: nobody else writes this todo
-            if status == 0 or status >= 500:
+            if unknown:
                 book.unknown_edit(todo_id, title)  # it may have committed: leave it be
                 del self.mine[todo_id]
             record("edit", began, status, problem)
@@ -432,6 +469,7 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
         "warmup": first.summary(),
         "drain": tally.summary(),
         "stuck": in_flight[0],
+        "oddities": oddities,
         "todos": book.todos,
         "driver_cpu_seconds": cpu.user + cpu.system,
         "seconds": time.monotonic() - started,

@@ -34,7 +34,10 @@ class Mixed:
     acknowledged: int
 
     def step(self, label: str) -> dict[str, Any]:
-        return next(step for step in self.result["steps"] if step["label"] == label)
+        """The step of that label; a failure when the run never came to it (no capacity)."""
+        steps = [step for step in self.result["steps"] if step["label"] == label]
+        assert steps, f"no {label} step: the capacity search found {self.result['capacity']}"
+        return steps[0]
 
 
 @pytest.fixture(scope="session")
@@ -203,9 +206,11 @@ def _killer(master: int, every: float, kills: int, out: list[float | None], fold
 def test_web_worker_sigkilled_under_load(
     app: Flask, api_server: ApiServer, mixed: Mixed, tmp_path: Path
 ) -> None:
-    every, kills = bounded(fast=2, full=10), bounded(fast=2, full=12)
+    every = bounded(fast=2, full=10)
+    kills = int(os.environ.get("LOAD_KILLS", 0)) or bounded(fast=2, full=12)
     server = api_server  # its workers respawn: the tests after this one find it whole
     capacity = mixed.result["capacity"]
+    assert capacity > 0, "no capacity was found (test_capacity_is_found... says why)"
     try:
         tokens = seed_tokens(app, "kill")
         respawns: list[float | None] = []
@@ -247,6 +252,6 @@ def test_web_worker_sigkilled_under_load(
         held=held,
     )
     assert len(respawns) == kills and None not in respawns, respawns
-    assert failed <= kills, run["failures"]
+    assert failed <= kills, (run["failures"], result["oddities"])
     assert slowest is not None and slowest <= 5, respawns
     assert partial == 0 and lost == 0

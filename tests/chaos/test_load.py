@@ -206,8 +206,7 @@ def _killer(master: int, every: float, kills: int, out: list[float | None], fold
 def test_web_worker_sigkilled_under_load(
     app: Flask, api_server: ApiServer, mixed: Mixed, tmp_path: Path
 ) -> None:
-    every = bounded(fast=2, full=10)
-    kills = int(os.environ.get("LOAD_KILLS", 0)) or bounded(fast=2, full=12)
+    every, kills = bounded(fast=2, full=10), bounded(fast=2, full=12)
     server = api_server  # its workers respawn: the tests after this one find it whole
     capacity = mixed.result["capacity"]
     assert capacity > 0, "no capacity was found (test_capacity_is_found... says why)"

@@ -81,6 +81,15 @@ def test_capacity_is_found_by_stepping_the_rate(mixed: Mixed) -> None:
     assert searched[-1]["rate"] != found, "the search never found the server's limit"
 
 
+@pytest.mark.xfail(
+    scale() == "full",
+    strict=True,
+    raises=AssertionError,
+    reason="a finding, not fixed: gunicorn's worker recycling (max_requests 10,000) closes "
+    "the keep-alive connections a recycling worker holds, and a create or edit just sent on "
+    "one gets no answer (91 in 5 minutes here; docs/RELIABILITY.md). The bounded version "
+    "runs fewer requests than one recycle. strict: once it holds, this marker must go",
+)
 def test_sustained_load_at_seven_tenths_of_capacity(mixed: Mixed) -> None:
     step = mixed.step("sustained")
     errors, sockets = _count(step, "5"), step["socket_errors"]

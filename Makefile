@@ -130,8 +130,10 @@ CHAOS_TESTS := tests/chaos tests/realtime/test_removal_race.py tests/test_access
 CHAOS_FIGURES := artifacts/chaos-figures.jsonl
 
 ## chaos: the long versions of the fault, race and fuzzing tests (10,000 If-Match races, 60 s of
-## 20 SQLite writers, 50 schemathesis examples per operation...) on SQLite and on PostgreSQL;
-## their figures go to the table of docs/RELIABILITY.md (about 45 minutes on 2 cores)
+## 20 SQLite writers, 50 schemathesis examples per operation, 100 jobs under Celery kills, the
+## Socket.IO process restarted, 10 HUPs, 5 minutes of mixed load at 0.7x capacity, 60 s at 2x,
+## 12 worker kills...) on SQLite and on PostgreSQL; their figures go to the table of
+## docs/RELIABILITY.md (over an hour on 2 cores)
 chaos: $(VENV)/.dev-installed
 	mkdir -p artifacts && rm -f $(CHAOS_FIGURES)
 	status=0; \

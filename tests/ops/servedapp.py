@@ -10,9 +10,13 @@ import os
 import time
 from pathlib import Path
 
-from todoscale import create_app
+from todoscale.deploy.granian_worker import restore_default_signals
 
-app = create_app()
+restore_default_signals()  # as todoscale.wsgi does first: a TERM while this loads ends it
+
+from todoscale import create_app  # noqa: E402
+
+app = create_app(migrations=False)
 
 
 @app.get("/test/hold")

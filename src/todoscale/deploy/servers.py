@@ -24,6 +24,8 @@ WSGI_APP = "todoscale.wsgi:app"
 # granian's command line with the app's modules imported before it forks its workers.
 PREFORK = "todoscale.prefork"
 RESPAWN_SECONDS = 10
+# How long a stopping granian worker may take to finish its requests before it is killed.
+STOP_SECONDS = 10
 
 
 def log_config(level: str = "INFO") -> dict[str, object]:
@@ -104,6 +106,11 @@ def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
         # 3 to 15 s there) had both old workers stopped before either new one served, and
         # connections were refused. With 2 workers, that now takes a load of over 20 s.
         *("--respawn-interval", str(RESPAWN_SECONDS)),
+        # A worker sent TERM in the instant it sets up its own signal handling (a respawned
+        # one, its app loaded within milliseconds now that the modules come with the fork)
+        # can miss it and serve on, and granian would wait for it forever
+        # (tests/chaos/test_reload.py: 3 of 6 loaded runs); past this it is killed.
+        *("--workers-kill-timeout", str(STOP_SECONDS)),
         "--log-config",
         str(log_file),
         # The app writes one JSON line per request itself; granian's access log would double it.

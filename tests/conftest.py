@@ -405,10 +405,10 @@ def start_worker(app: Flask) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
     purge_queue(app)
 
-    def start(**options: Any) -> Worker:
+    def start(timeout: float = 30.0, **options: Any) -> Worker:
         worker = Worker(app, **options)
         started.append(worker)
-        return worker.start()
+        return worker.start(timeout=timeout)
 
     try:
         yield start

@@ -100,6 +100,7 @@ class Worker:
         sweep_seconds: float | None = None,
         reminder_interval_seconds: float | None = None,
         env: Mapping[str, str] | None = None,
+        pool: str | None = None,
     ) -> None:
         self.name = f"test{os.getpid()}-{next(_names)}@127.0.0.1"
         self.env = worker_env(
@@ -125,6 +126,8 @@ class Worker:
             "--without-gossip",
             "--without-mingle",
         ]
+        if pool:
+            self.argv += ["--pool", pool]
         if beat:
             schedule = Path(app.instance_path) / f"celerybeat-{self.name.split('@')[0]}"
             self.argv += ["--beat", "--schedule", str(schedule)]

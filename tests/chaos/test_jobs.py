@@ -26,7 +26,7 @@ from sqlalchemy import select
 from tests.api.test_jobs import post_import
 from tests.chaos.figures import bounded, report
 from tests.conftest import Account
-from tests.workers import ROOT, Worker, purge_queue, wait_for, worker_env
+from tests.workers import ROOT, Worker, wait_for, worker_env
 from todoscale.extensions import db
 from todoscale.models import Job, Todo
 from todoscale.models.jobs import FINISHED, RUNNING, SUCCEEDED
@@ -134,26 +134,14 @@ def beat(app: Flask, tmp_path: Path) -> Iterator[Beat]:
 
 
 @pytest.fixture
-def workers(app: Flask) -> Iterator[Callable[..., Worker]]:
-    """Start prefork workers with a short lease on demand; every one killed at the end."""
-    started: list[Worker] = []
-    purge_queue(app)
-
-    def start(concurrency: int) -> Worker:
-        quiet = {"TODOSCALE_LOG_LEVEL": "WARNING"}
-        worker = Worker(app, concurrency=concurrency, lease_seconds=LEASE_SECONDS,
-                        sweep_seconds=SWEEP_SECONDS, env=quiet)  # fmt: skip
-        worker.argv += ["--pool", "prefork"]
-        started.append(worker)
-        return worker.start(timeout=60)
-
-    try:
-        yield start
-    finally:
-        for worker in started:
-            worker.kill()
-            worker.close()
-        purge_queue(app)
+def workers(start_worker: Callable[..., Worker]) -> Callable[[int], Worker]:
+    """Prefork workers with a short lease, started on demand (conftest's `start_worker`:
+    the queue purged, every one killed at the end)."""
+    quiet = {"TODOSCALE_LOG_LEVEL": "WARNING"}
+    return lambda concurrency: start_worker(
+        timeout=60, concurrency=concurrency, lease_seconds=LEASE_SECONDS,
+        sweep_seconds=SWEEP_SECONDS, env=quiet, pool="prefork",
+    )  # fmt: skip
 
 
 def _exactly_once(effects: dict[int, int]) -> tuple[int, int, int]:

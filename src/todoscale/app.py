@@ -50,8 +50,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, migrations: bool = Tr
     app.config["SQLALCHEMY_DATABASE_URI"] = engine.database_url(values, instance_path)
     keep_private(app.config["SQLALCHEMY_DATABASE_URI"], broker_url(values, instance_path))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine.engine_options(app.config)
-    if not app.testing:
-        logs.configure(app.config["LOG_LEVEL"])
+    logs.init_app(app)
 
     engine.init_app(app)
     crypto.init_app(app)

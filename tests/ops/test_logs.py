@@ -18,6 +18,7 @@ import pytest
 
 from tests.deploy.helpers import free_port_run, stop_group, wait_for
 from todoscale.ops.logs import JsonFormatter, LinesHandler, QueuedHandler
+from todoscale.services.audit import security_event
 
 REQUEST_FIELDS = {"method", "path", "status", "duration_ms", "request_id", "user_id"}
 
@@ -170,3 +171,26 @@ def test_every_request_is_logged_once_with_its_fields_even_at_sigterm(tmp_path, 
         assert set(record) >= REQUEST_FIELDS, record
         assert (record["method"], record["path"]) == ("GET", "/healthz")
         assert (record["status"], record["user_id"]) == (200, None)
+
+
+def test_a_security_event_in_a_request_names_the_client_unless_it_names_one(app, records_of):
+    request = app.test_request_context(environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    with records_of("todoscale.security") as records, request:
+        security_event("login.failed", username="carol")
+        security_event("admin.memory_snapshot", user="root", address="198.51.100.7")
+
+    assert [(record.event, record.address) for record in records] == [
+        ("login.failed", "203.0.113.9"),
+        ("admin.memory_snapshot", "198.51.100.7"),
+    ]
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert list(line)[-3:] == ["security", "username", "address"]  # the address comes last
+
+
+def test_a_failed_token_request_logs_the_clients_address(client, alice, records_of):
+    with records_of("todoscale.security") as records:
+        response = client.post("/api/v1/tokens", auth=(alice.username, "not the password"))
+
+    assert response.status_code == 401
+    [failed] = [record for record in records if record.event == "login.failed"]
+    assert (failed.username, failed.address) == (alice.username, "127.0.0.1")

@@ -24,7 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from flask import g, has_request_context
+from flask import Flask, g, has_request_context, request
+
+# The logger of `services.audit.security_event`: each event made in a request names its client.
+SECURITY_LOGGER = "todoscale.security"
 
 
 class RequestIdFilter(logging.Filter):
@@ -34,6 +37,22 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = g.get("request_id") if has_request_context() else None
         return True
+
+
+def _client_address(record: logging.LogRecord) -> bool:
+    """Stamp a security event made inside a request with the client's address, unless the
+    event names one itself (the services that log them know nothing of requests)."""
+    if not hasattr(record, "address") and has_request_context():
+        record.address = request.remote_addr
+    return True
+
+
+def init_app(app: Flask) -> None:
+    """Security events name their client (on the logger itself: every handler sees it, a
+    test's too); outside the test suite, logs go to stderr as JSON lines."""
+    logging.getLogger(SECURITY_LOGGER).addFilter(_client_address)  # once: the same filter
+    if not app.testing:
+        configure(app.config["LOG_LEVEL"])
 
 
 class JsonFormatter(logging.Formatter):

@@ -339,3 +339,21 @@ def test_an_unexpected_error_requeues_the_job_until_the_last_attempt_fails_it(pe
     failed = _job(job.id)
     assert (failed.status, failed.attempts) == ("failed", jobs.MAX_ATTEMPTS)
     assert failed.error.startswith(f"Failed after {jobs.MAX_ATTEMPTS} attempts: JSONDecodeError")
+
+
+def test_a_given_row_cap_and_lease_are_the_ones_used(people):
+    rows = [{"title": f"t{n}", "completed": False} for n in range(3)]
+    olive, shared = people["olive"], people["shared"]
+
+    with pytest.raises(ValidationError) as refused:
+        jobs.create_import(olive, list_id=shared, filename="a", data=_csv(*rows), max_rows=2)
+    assert "more than 2 rows" in refused.value.errors["file"][0]
+
+    job = jobs.create_export(olive, fmt="csv")
+    lease = timedelta(hours=3)
+    seen = []
+    with job_updated.connected_to(lambda sender, job: seen.append(job.lease_until)):
+        jobs.run_job(job.id, worker_name="test", lease=lease)
+    claimed = _job(job.id)
+    assert claimed.status == "succeeded"
+    assert seen[0] is not None and seen[0] - claimed.started_at == lease

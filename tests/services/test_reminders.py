@@ -172,3 +172,14 @@ def test_two_concurrent_sweeps_notify_once(people, app: Flask):
     count = db.session.scalar(select(func.count()).select_from(Notification))
     assert count == 20 * 3
     assert {todo_id for _, todo_id, _ in _sent()} == set(ids)
+
+
+def test_a_given_window_reaches_further_than_the_configured_one(people):
+    todo_id = _todo(people, "Renew passport", NOW + timedelta(minutes=90))
+
+    assert send_due_reminders(NOW) == 0  # the app's window: 15 minutes
+    assert send_due_reminders(NOW, window=timedelta(hours=2)) == 3
+
+    assert {due for _, sent_todo, due in _sent() if sent_todo == todo_id} == {
+        NOW + timedelta(minutes=90)
+    }

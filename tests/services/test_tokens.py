@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -66,3 +67,29 @@ def test_every_token_is_revoked_at_once(people):
     assert all(accounts.user_for_token(t) is None for t in people["carol_tokens"])
     assert tokens.list_tokens(carol) == []
     assert accounts.user_for_token(people["dan_token"]).id == people["dan"].id
+
+
+def test_a_use_noted_within_the_interval_writes_nothing_and_needs_no_app():
+    noted = {"t1": time.monotonic()}
+
+    # Outside any app: reaching for the database would raise, so nothing was written.
+    tokens.note_token_used("t1", every=300.0, noted=noted)
+
+    assert list(noted) == ["t1"]
+
+
+def test_a_use_past_the_interval_is_written_once(people):
+    token_id = accounts.authenticate_token(people["dan_token"])[1]
+    noted: dict[str, float] = {}
+
+    tokens.note_token_used(token_id, every=300.0, noted=noted)
+    first = _last_used(token_id)
+    tokens.note_token_used(token_id, every=300.0, noted=noted)  # noted: no second write
+
+    assert first is not None and _last_used(token_id) == first
+    assert set(noted) == {token_id}
+
+
+def _last_used(token_id: str):
+    db.session.expire_all()
+    return db.session.get(ApiToken, token_id).last_used_at

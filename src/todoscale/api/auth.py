@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from flask import Response, after_this_request, g, request
+from flask import Response, after_this_request, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from todoscale.exceptions import AuthenticationError
@@ -22,6 +22,9 @@ from todoscale.services.accounts import authenticate_token
 from todoscale.services.tokens import note_token_used
 
 logger = logging.getLogger(__name__)
+
+# app.extensions key: token id -> when this process last wrote its `last_used_at`.
+NOTED = "todoscale.tokens.noted"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,7 +64,11 @@ def token_required(view: Callable[P, R]) -> Callable[P, R]:
         @after_this_request
         def noted(response: Response) -> Response:
             try:
-                note_token_used(token_id)
+                note_token_used(
+                    token_id,
+                    every=float(current_app.config["TOKEN_LAST_USED_SECONDS"]),
+                    noted=current_app.extensions.setdefault(NOTED, {}),
+                )
             except SQLAlchemyError:  # a bookkeeping write must never fail the answer
                 logger.warning("could not record the use of token %s", token_id, exc_info=True)
             return response

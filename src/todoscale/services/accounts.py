@@ -6,7 +6,7 @@ import base64
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar
@@ -14,13 +14,13 @@ from typing import Any, NamedTuple, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import ARGON2_VERSION
-from flask import current_app
 from gevent import get_hub, monkey
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from todoscale.cache import Codec, memoize, replay, track
+from todoscale.config.current import app_settings
 from todoscale.exceptions import AuthenticationError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, ApiToken, Membership, TodoList, User, utcnow
@@ -43,11 +43,15 @@ class PasswordCost(NamedTuple):
     time_cost: int
     memory_kib: int
 
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> PasswordCost:
+        """The cost these settings configure."""
+        return cls(settings["ARGON2_TIME_COST"], settings["ARGON2_MEMORY_KIB"])
+
 
 def password_cost() -> PasswordCost:
-    """The app's configured argon2id cost."""
-    config = current_app.config
-    return PasswordCost(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
+    """The running app's configured argon2id cost."""
+    return PasswordCost.of(app_settings())
 
 
 T = TypeVar("T")
@@ -165,10 +169,12 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue_token(user: User) -> tuple[str, datetime]:
-    """Create an API token for `user`; return it (shown once, stored only hashed) and its expiry."""
+def issue_token(user: User, *, ttl: timedelta | None = None) -> tuple[str, datetime]:
+    """Create an API token for `user` living `ttl` (by default TOKEN_TTL_SECONDS); return it
+    (shown once, stored only hashed) and its expiry."""
     token = secrets.token_urlsafe(32)
-    expires_at = utcnow() + timedelta(seconds=current_app.config["TOKEN_TTL_SECONDS"])
+    ttl = timedelta(seconds=app_settings()["TOKEN_TTL_SECONDS"]) if ttl is None else ttl
+    expires_at = utcnow() + ttl
     db.session.add(ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=expires_at))
     db.session.commit()
     return token, expires_at

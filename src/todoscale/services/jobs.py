@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from todoscale.config.current import app_settings
 from todoscale.exceptions import (
     ConflictError,
     NotFoundError,
@@ -62,17 +62,20 @@ def create_export(actor: User, *, fmt: str, list_id: str | None = None) -> Job:
     return _queue(job, create_export)
 
 
-def create_import(actor: User, *, list_id: str, filename: str, data: bytes) -> Job:
+def create_import(
+    actor: User, *, list_id: str, filename: str, data: bytes, max_rows: int | None = None
+) -> Job:
     """Queue an import of an export file (CSV or JSON) into a list `actor` can write to.
 
     Only what the answer needs is checked here, streaming: the file is an export and holds
-    at most `IMPORT_MAX_ROWS` rows. The rows themselves are checked by the worker, which
-    imports all of them or, if any is bad, none.
+    at most `max_rows` rows (by default IMPORT_MAX_ROWS). The rows themselves are checked by
+    the worker, which imports all of them or, if any is bad, none.
     """
     target = visible_list(actor, list_id)  # every member may add todos to a list
     if len(data) > MAX_IMPORT_BYTES:
         raise PayloadTooLargeError(f"The file is larger than {MAX_IMPORT_BYTES} bytes.")
-    fmt, rows = import_files.count_rows(data, current_app.config["IMPORT_MAX_ROWS"])
+    max_rows = app_settings()["IMPORT_MAX_ROWS"] if max_rows is None else max_rows
+    fmt, rows = import_files.count_rows(data, max_rows)
     params = {"format": fmt, "list_id": target.id, "filename": filename[:200], "rows": rows}
     job = Job(user_id=actor.id, kind=IMPORT, status=QUEUED, params=json.dumps(params), payload=data)
     return _queue(job, create_import)
@@ -134,11 +137,11 @@ class LostClaimError(Exception):
 class _Claim:
     """A worker's hold on one attempt of a job: every write is conditional on keeping it."""
 
-    def __init__(self, job_id: str, attempt: int, worker_name: str) -> None:
+    def __init__(self, job_id: str, attempt: int, worker_name: str, lease: timedelta) -> None:
         self.job_id = job_id
         self.attempt = attempt
         self.worker_name = worker_name
-        self.lease = timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
+        self.lease = lease
         self.reported = 0
 
     def _owned(self) -> ColumnElement[bool]:
@@ -196,10 +199,15 @@ def _announce(job_id: str, sender: object) -> None:
         job_updated.send(sender, job=job)
 
 
-def _claim(job_id: str, worker_name: str) -> _Claim | None:
+def _lease(lease: timedelta | None) -> timedelta:
+    """`lease`, or when None the running app's JOB_LEASE_SECONDS."""
+    return timedelta(seconds=app_settings()["JOB_LEASE_SECONDS"]) if lease is None else lease
+
+
+def _claim(job_id: str, worker_name: str, lease: timedelta) -> _Claim | None:
     """Take the job if it is queued or its lease expired; None if done or held by a live worker."""
     now = utcnow()
-    lease_until = now + timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
+    lease_until = now + lease
     claimable = or_(
         _JOBS.c.status == QUEUED, and_(_JOBS.c.status == RUNNING, _JOBS.c.lease_until < now)
     )
@@ -221,16 +229,17 @@ def _claim(job_id: str, worker_name: str) -> _Claim | None:
     attempt = db.session.scalar(select(_JOBS.c.attempts).where(_JOBS.c.id == job_id))
     assert attempt is not None
     logger.info("job %s: attempt %d claimed by %s", job_id, attempt, worker_name)
-    return _Claim(job_id, attempt, worker_name)
+    return _Claim(job_id, attempt, worker_name, lease)
 
 
-def run_job(job_id: str, *, worker_name: str) -> None:
+def run_job(job_id: str, *, worker_name: str, lease: timedelta | None = None) -> None:
     """Run a queued job once; a repeated call, or one for a job another worker holds, does nothing.
 
-    Unexpected errors put the job back in the queue and propagate, for the task layer to
-    retry; after `MAX_ATTEMPTS` runs the job is marked failed instead.
+    The worker holds the job for `lease` (by default JOB_LEASE_SECONDS) past each report of
+    progress. Unexpected errors put the job back in the queue and propagate, for the task
+    layer to retry; after `MAX_ATTEMPTS` runs the job is marked failed instead.
     """
-    claim = _claim(job_id, worker_name)
+    claim = _claim(job_id, worker_name, _lease(lease))
     if claim is None:
         return
     _announce(job_id, run_job)
@@ -334,17 +343,21 @@ def _check_file(claim: _Claim, data: bytes, now: datetime, total: int) -> str | 
     return transfer.error_text(named, faults) if faults else None
 
 
-def requeue_stalled_jobs(now: datetime | None = None) -> int:
+def requeue_stalled_jobs(
+    now: datetime | None = None, *, sweep: timedelta | None = None, lease: timedelta | None = None
+) -> int:
     """Send again the jobs the broker seems to have lost; return how many.
 
-    Those queued for longer than `JOB_SWEEP_SECONDS` (a message lost before a worker got
-    it) and those running past their lease (a worker killed mid-job: the local queue never
-    restores its message, Redis only after an hour). A resent queued job is given a lease
-    too, so the next sweeps leave it alone while the broker delivers it.
+    Those queued for longer than `sweep` (by default JOB_SWEEP_SECONDS: a message lost
+    before a worker got it) and those running past their lease (a worker killed mid-job: the
+    local queue never restores its message, Redis only after an hour). A resent queued job is
+    given a `lease` too (by default JOB_LEASE_SECONDS), so the next sweeps leave it alone
+    while the broker delivers it.
     """
     now = now or utcnow()
-    config = current_app.config
-    queued_since = now - timedelta(seconds=config["JOB_SWEEP_SECONDS"])
+    if sweep is None:
+        sweep = timedelta(seconds=app_settings()["JOB_SWEEP_SECONDS"])
+    queued_since = now - sweep
     stalled = or_(
         and_(
             _JOBS.c.status == QUEUED,
@@ -362,7 +375,7 @@ def requeue_stalled_jobs(now: datetime | None = None) -> int:
     db.session.execute(
         update(_JOBS)
         .where(_JOBS.c.id.in_(ids), stalled)
-        .values(status=QUEUED, lease_until=now + timedelta(seconds=config["JOB_LEASE_SECONDS"]))
+        .values(status=QUEUED, lease_until=now + _lease(lease))
     )
     db.session.commit()
     for job_id in ids:
@@ -371,9 +384,9 @@ def requeue_stalled_jobs(now: datetime | None = None) -> int:
     return len(ids)
 
 
-def purge_finished_jobs(now: datetime | None = None) -> int:
-    """Delete the jobs that finished over JOB_RETENTION_DAYS ago, with their export files
-    (beat's purge runs it); queued and running jobs stay. Return how many."""
-    days = timedelta(days=current_app.config["JOB_RETENTION_DAYS"])
-    old = and_(_JOBS.c.status.in_(FINISHED), _JOBS.c.finished_at < (now or utcnow()) - days)
+def purge_finished_jobs(now: datetime | None = None, *, keep: timedelta | None = None) -> int:
+    """Delete the jobs that finished over `keep` ago (by default JOB_RETENTION_DAYS), with
+    their export files (beat's purge runs it); queued and running jobs stay. Return how many."""
+    keep = timedelta(days=app_settings()["JOB_RETENTION_DAYS"]) if keep is None else keep
+    old = and_(_JOBS.c.status.in_(FINISHED), _JOBS.c.finished_at < (now or utcnow()) - keep)
     return delete_in_batches(_JOBS, old)

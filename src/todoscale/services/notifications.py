@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 
+from todoscale.config.current import app_settings
 from todoscale.exceptions import NotFoundError
 from todoscale.extensions import db
 from todoscale.mail import Sender
@@ -83,12 +83,13 @@ def mark_all_read(actor: User) -> int:
     return int(changed.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def purge_old_notifications(now: datetime | None = None) -> int:
-    """Delete notifications older than NOTIFICATION_RETENTION_DAYS, read or not (beat's
-    purge runs it); return how many."""
-    days = timedelta(days=current_app.config["NOTIFICATION_RETENTION_DAYS"])
+def purge_old_notifications(now: datetime | None = None, *, keep: timedelta | None = None) -> int:
+    """Delete notifications older than `keep` (by default NOTIFICATION_RETENTION_DAYS), read
+    or not (beat's purge runs it); return how many."""
+    if keep is None:
+        keep = timedelta(days=app_settings()["NOTIFICATION_RETENTION_DAYS"])
     table = Notification.__table__
-    return delete_in_batches(table, table.c.created_at < (now or utcnow()) - days)
+    return delete_in_batches(table, table.c.created_at < (now or utcnow()) - keep)
 
 
 # Words an email for its reader: (notification, its user) -> (subject, body).

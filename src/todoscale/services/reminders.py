@@ -7,10 +7,10 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Row, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from todoscale.config.current import app_settings
 from todoscale.extensions import db
 from todoscale.models import Membership, Notification, Todo, new_id, utcnow
 from todoscale.signals import notifications_created
@@ -25,10 +25,13 @@ _TODOS = Todo.__table__
 _NOT_REMINDED = or_(_TODOS.c.reminded_for.is_(None), _TODOS.c.reminded_for != _TODOS.c.due_at)
 
 
-def send_due_reminders(now: datetime | None = None) -> int:
-    """Notify every member of each todo coming due within the window, once; return how many."""
+def send_due_reminders(now: datetime | None = None, *, window: timedelta | None = None) -> int:
+    """Notify every member of each todo coming due within `window` (by default
+    REMINDER_WINDOW_MINUTES), once; return how many."""
     now = now or utcnow()
-    until = now + timedelta(minutes=current_app.config["REMINDER_WINDOW_MINUTES"])
+    if window is None:
+        window = timedelta(minutes=app_settings()["REMINDER_WINDOW_MINUTES"])
+    until = now + window
     total = 0
     while True:
         due = _find_due(now, until)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import func, insert, select
 
+from todoscale.config.current import app_settings
 from todoscale.exceptions import AccessDeniedError, ConflictError
 from todoscale.extensions import db
 from todoscale.models import OWNER, Membership, Todo, TodoList, User, new_id, utcnow
@@ -15,13 +15,16 @@ from todoscale.services.accounts import DEFAULT_LIST_NAME, hash_password
 BATCH = 5_000
 
 
-def seed(*, users: int, todos: int, password: str, prefix: str = "user") -> list[str]:
+def seed(
+    *, users: int, todos: int, password: str, prefix: str = "user", env_name: str | None = None
+) -> list[str]:
     """Create `users` users (`<prefix>1`...) sharing one password, and `todos` todos spread
     round-robin over their Inboxes, newest last; return the usernames. One transaction.
 
-    Refused in production: its users share one password that the command line shows.
+    Refused in production (`env_name`, by default ENV_NAME): its users share one password
+    that the command line shows.
     """
-    if current_app.config["ENV_NAME"] == "production":
+    if (app_settings()["ENV_NAME"] if env_name is None else env_name) == "production":
         raise AccessDeniedError(
             "todoscale seed refuses to run in production (TODOSCALE_ENV=production): its "
             "users share one known password. Seed a development or testing instance."

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 
+from todoscale.config.current import app_settings
 from todoscale.extensions import db
 from todoscale.models import User, WebSession, utcnow
 from todoscale.services.batches import delete_in_batches
@@ -34,26 +35,30 @@ class Lifetimes:
     idle: timedelta
     absolute: timedelta
 
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> Lifetimes:
+        """The lifetimes these settings configure (SESSION_IDLE_MINUTES, SESSION_MAX_DAYS)."""
+        return cls(
+            idle=timedelta(minutes=settings["SESSION_IDLE_MINUTES"]),
+            absolute=timedelta(days=settings["SESSION_MAX_DAYS"]),
+        )
 
-def lifetimes() -> Lifetimes:
-    """The configured idle timeout and absolute lifetime."""
-    config = current_app.config
-    return Lifetimes(
-        idle=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
-        absolute=timedelta(days=config["SESSION_MAX_DAYS"]),
-    )
+
+def lifetimes(limits: Lifetimes | None = None) -> Lifetimes:
+    """`limits`, or when None the running app's configured lifetimes."""
+    return Lifetimes.of(app_settings()) if limits is None else limits
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def expires_at(record: WebSession) -> datetime:
+def expires_at(record: WebSession, *, limits: Lifetimes | None = None) -> datetime:
     """When the session ends however active it is (the cookie's own expiry)."""
-    return record.created_at + lifetimes().absolute
+    return record.created_at + lifetimes(limits).absolute
 
 
-def find_session(token: str) -> WebSession | None:
+def find_session(token: str, *, limits: Lifetimes | None = None) -> WebSession | None:
     """The live session this token opens, or None; an expired one is deleted on sight."""
     if not token or len(token) > 128:
         return None
@@ -62,7 +67,7 @@ def find_session(token: str) -> WebSession | None:
     ).first()
     if record is None:
         return None
-    limits, now = lifetimes(), utcnow()
+    limits, now = lifetimes(limits), utcnow()
     if now - record.last_seen_at > limits.idle or now - record.created_at > limits.absolute:
         db.session.delete(record)
         db.session.commit()
@@ -70,10 +75,10 @@ def find_session(token: str) -> WebSession | None:
     return record
 
 
-def live_session_tokens(tokens: Iterable[str]) -> set[str]:
+def live_session_tokens(tokens: Iterable[str], *, limits: Lifetimes | None = None) -> set[str]:
     """Which of `tokens` still open a logged-in session that has not expired (few queries)."""
     by_digest = {_digest(token): token for token in tokens if token and len(token) <= 128}
-    limits, now = lifetimes(), utcnow()
+    limits, now = lifetimes(limits), utcnow()
     digests, live = list(by_digest), set[str]()
     for start in range(0, len(digests), 500):
         live.update(
@@ -90,26 +95,29 @@ def live_session_tokens(tokens: Iterable[str]) -> set[str]:
     return {by_digest[digest] for digest in live}
 
 
-def _expired(now: datetime) -> ColumnElement[bool]:
+def _expired(now: datetime, limits: Lifetimes) -> ColumnElement[bool]:
     """The sessions unused past the idle timeout or older than the absolute lifetime."""
-    limits = lifetimes()
     return or_(
         WebSession.last_seen_at < now - limits.idle,
         WebSession.created_at < now - limits.absolute,
     )
 
 
-def _purge_expired() -> None:
-    db.session.execute(delete(WebSession).where(_expired(utcnow())))
+def _purge_expired(limits: Lifetimes) -> None:
+    db.session.execute(delete(WebSession).where(_expired(utcnow(), limits)))
 
 
-def purge_expired_sessions(now: datetime | None = None) -> int:
+def purge_expired_sessions(now: datetime | None = None, *, limits: Lifetimes | None = None) -> int:
     """Delete the sessions that have ended by time (beat's purge runs it); return how many."""
-    return delete_in_batches(WebSession.__table__, _expired(now or utcnow()))
+    return delete_in_batches(WebSession.__table__, _expired(now or utcnow(), lifetimes(limits)))
 
 
 def start_session(
-    user_id: str | None, data: str, *, replacing: str | None = None
+    user_id: str | None,
+    data: str,
+    *,
+    replacing: str | None = None,
+    limits: Lifetimes | None = None,
 ) -> tuple[str, WebSession]:
     """Open a new session (ending the one `replacing` names); return its token and row.
 
@@ -118,7 +126,7 @@ def start_session(
     """
     if replacing:
         db.session.execute(delete(WebSession).where(WebSession.token_hash == _digest(replacing)))
-    _purge_expired()  # expired rows of browsers that never came back
+    _purge_expired(lifetimes(limits))  # expired rows of browsers that never came back
     token = secrets.token_urlsafe(32)
     now = utcnow()
     record = WebSession(
@@ -162,9 +170,9 @@ def end_user_sessions(actor: User) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def count_user_sessions(actor: User) -> int:
+def count_user_sessions(actor: User, *, limits: Lifetimes | None = None) -> int:
     """How many live sessions `actor` has, this one included."""
-    limits, now = lifetimes(), utcnow()
+    limits, now = lifetimes(limits), utcnow()
     count = db.session.scalar(
         select(func.count()).where(
             WebSession.user_id == actor.id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
 from todoscale.exceptions import NotFoundError
@@ -17,8 +16,6 @@ from todoscale.models import ApiToken, User, utcnow
 from todoscale.signals import tokens_revoked
 
 _TOKENS = ApiToken.__table__
-# app.extensions key: token id -> when this process last wrote its `last_used_at`.
-_NOTED = "todoscale.tokens.noted"
 # Entries kept before the map is started afresh (costs at most one extra write per token).
 _NOTED_MAX = 10_000
 
@@ -66,16 +63,16 @@ def revoke_user_token(actor: User, token_id: str) -> None:
     announce_revoked(revoke_user_token, actor.id)
 
 
-def note_token_used(token_id: str) -> None:
+def note_token_used(token_id: str, *, every: float, noted: dict[str, float]) -> None:
     """Record that a token is being used: coarsely, never on every request of the read path.
 
-    Each process writes a token's `last_used_at` at most once per TOKEN_LAST_USED_SECONDS,
-    in a short transaction of its own (never the request's), and the UPDATE is conditional
-    on the stored time being that old, so several processes together write about as rarely.
-    The time shown is therefore at most that many seconds behind the last use.
+    Each process writes a token's `last_used_at` at most once per `every` seconds
+    (TOKEN_LAST_USED_SECONDS), in a short transaction of its own (never the request's), and
+    the UPDATE is conditional on the stored time being that old, so several processes
+    together write about as rarely. The time shown is therefore at most that many seconds
+    behind the last use. `noted` is this process's memory of its writes (token id ->
+    `time.monotonic()` of the last), kept by the caller from one request to the next.
     """
-    every = float(current_app.config["TOKEN_LAST_USED_SECONDS"])
-    noted: dict[str, float] = current_app.extensions.setdefault(_NOTED, {})
     now = time.monotonic()
     last = noted.get(token_id)
     if last is not None and now - last < every:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Protocol
 
 from todoscale.bench import procs, workload
-from todoscale.config import metrics_root
+from todoscale.config import Settings, metrics_root
 from todoscale.deploy import cluster as local
-from todoscale.deploy import embedded
+from todoscale.deploy import embedded, servers
 from todoscale.ops import control
 
 CORES = os.cpu_count() or 1
@@ -175,10 +175,10 @@ def _flask_run() -> list[str]:
 
 
 def _granian(app: str) -> list[str]:
-    # The floors under exactly the settings `todoscale serve` gives granian (deploy/servers.py).
-    return [sys.executable, "-m", "granian", "--interface", "wsgi", "--no-ws", "--host",
-            "127.0.0.1", "--port", "{port}", "--workers", str(CORES), "--blocking-threads", "4",
-            "--backlog", "2048", "--no-access-log", app]  # fmt: skip
+    # The floors under exactly the settings `todoscale serve` gives granian.
+    options = servers.granian_options(CORES, Settings.model_fields["BLOCKING_THREADS"].default)
+    return [sys.executable, "-m", "granian", *options, "--host", "127.0.0.1", "--port", "{port}",
+            app]  # fmt: skip
 
 
 def _single(name: str, argv: list[str], env: dict[str, str], ctx: Context, ready: str) -> Single:

@@ -28,6 +28,20 @@ RESPAWN_SECONDS = 10
 STOP_SECONDS = 10
 
 
+def granian_options(workers: int, blocking_threads: int) -> list[str]:
+    """How granian serves a WSGI app here, the service and the bench's floors alike."""
+    return [
+        "--interface",
+        "wsgi",
+        "--no-ws",
+        *("--workers", str(workers)),
+        *("--blocking-threads", str(blocking_threads)),
+        *("--backlog", "2048"),
+        # The app writes one JSON line per request itself; granian's access log would double it.
+        "--no-access-log",
+    ]
+
+
 def log_config(level: str = "INFO") -> dict[str, object]:
     """A dictConfig that writes a server's own logs as the app's JSON lines, on stderr."""
     return {
@@ -83,23 +97,13 @@ def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / "granian-logging.json"
     log_file.write_text(json.dumps(log_config(settings["LOG_LEVEL"])))
+    workers = settings["WORKERS"] or os.cpu_count() or 1
     return [
         sys.executable,
         "-m",
         PREFORK,
-        "--interface",
-        "wsgi",
-        "--no-ws",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(settings["WORKERS"] or os.cpu_count() or 1),
-        "--blocking-threads",
-        str(settings["BLOCKING_THREADS"]),
-        "--backlog",
-        "2048",
+        *granian_options(workers, settings["BLOCKING_THREADS"]),
+        *("--host", host, "--port", str(port)),
         "--respawn-failed-workers",
         # A reload (SIGHUP) starts each worker's replacement, waits this long, then stops the
         # old one, ready or not: at granian's 3.5 s, a busy 2-core machine (the app loads in
@@ -111,10 +115,7 @@ def granian_argv(environ: Mapping[str, str], log_dir: Path) -> list[str]:
         # can miss it and serve on, and granian would wait for it forever
         # (tests/chaos/test_reload.py: 3 of 6 loaded runs); past this it is killed.
         *("--workers-kill-timeout", str(STOP_SECONDS)),
-        "--log-config",
-        str(log_file),
-        # The app writes one JSON line per request itself; granian's access log would double it.
-        "--no-access-log",
+        *("--log-config", str(log_file)),
         WSGI_APP,
     ]
 

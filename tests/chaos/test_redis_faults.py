@@ -88,7 +88,7 @@ def test_redis_refused_costs_reads_no_more_than_50ms(redis_run: Run) -> None:
         "redis-refused",
         f"{errors_500}_x_500,{refused['failed']}_failed,{refused['refusals']}_refusals,"
         f"p99_read_{before['p99_read'] * 1000:.0f}ms_before,{refused['p99_read'] * 1000:.0f}ms"
-        f"_down_and_back(+{growth:.0f}ms),p99_{p99(during) * 1000:.0f}ms_while_down,"
+        f"_down_and_back({growth:+.0f}ms),p99_{p99(during) * 1000:.0f}ms_while_down,"
         f"{lost}_lost_of_{redis_run.acknowledged}_acknowledged,no_jobs_in_the_load"
         f"_at_{refused['rate']:.0f}_req/s(0.5x)_down_{up - down:.1f}s",
         "0_x_500,p99_read_grows<=50ms,0_lost_acknowledged",

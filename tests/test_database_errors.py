@@ -35,3 +35,33 @@ def test_a_database_error_is_a_problem_with_retry_after_not_a_500(make_app, mess
         assert response.get_json()["status"] == status
     else:
         assert response.mimetype == "text/html"
+
+
+def test_a_database_gone_when_the_session_closes_keeps_the_answer(make_app, monkeypatch):
+    """PostgreSQL stopped under load (tests/chaos/test_postgres_stop.py): the ROLLBACK that
+    closing the request's session sends failed on the terminated connection, in Flask's
+    teardown, and the server answered 500 in place of the response the view had made."""
+    from sqlalchemy import text
+
+    from todoscale.extensions import db
+
+    app = make_app()
+
+    def reads() -> str:
+        db.session.execute(text("SELECT 1"))  # a transaction begun, as every request's
+        return "answered"
+
+    app.add_url_rule("/reads", "reads", reads)
+    assert app.test_client().get("/reads").status_code == 200  # the pool's connection made
+    with app.app_context():
+        dialect = db.engine.dialect
+
+    def gone(_connection: object) -> None:
+        raise sqlite3.OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(dialect, "do_rollback", gone)
+    response = app.test_client().get("/reads")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "answered"
+    monkeypatch.undo()
+    assert app.test_client().get("/reads").status_code == 200  # the pool holds no broken one

@@ -161,20 +161,22 @@ def start_server(
     return server
 
 
+# Rate limits on, as a fresh `make run` has them, with budgets the races stay within; the
+# import budget (10 an hour) is the real one, so the fuzzer meets its 429s.
+LIMITS = {
+    "TODOSCALE_RATE_LIMITS_ENABLED": "1",
+    "TODOSCALE_API_WRITE_LIMIT": "100000 per minute",
+    "TODOSCALE_ANON_LIMIT": "1000 per minute",
+}
+
+
 @pytest.fixture(scope="session")
 def api_server(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """A real server on the suite's (migrated) database, shared by the chaos tests (its
     start costs seconds); stopped by process group. Tables are emptied after each test as
     usual, so each test registers the users it needs."""
-    # Rate limits on, as a fresh `make run` has them, with budgets the races stay within; the
-    # import budget (10 an hour) is the real one, so the fuzzer meets its 429s.
-    limits = {
-        "TODOSCALE_RATE_LIMITS_ENABLED": "1",
-        "TODOSCALE_API_WRITE_LIMIT": "100000 per minute",
-        "TODOSCALE_ANON_LIMIT": "1000 per minute",
-    }
     folder = tmp_path_factory.mktemp("server")
-    server = start_server(app.config["SQLALCHEMY_DATABASE_URI"], folder, limits)
+    server = start_server(app.config["SQLALCHEMY_DATABASE_URI"], folder, LIMITS)
     try:
         yield server
     finally:

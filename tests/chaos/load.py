@@ -46,7 +46,8 @@ class Step:
     rate: float
     seconds: float
     label: str = ""
-    timeline: bool = False  # keep every request's start, end and outcome
+    timeline: bool = False  # keep every request's start, end, outcome and status
+    started_file: str = ""  # touched when the step begins (a test's fault keys off it)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Tally:
     errors_500: int = 0
     reads: list[float] = field(default_factory=list)
     writes: list[float] = field(default_factory=list)
-    timeline: list[tuple[float, float, bool]] | None = None
+    timeline: list[tuple[float, float, bool, int]] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The step's figures, as the result file holds them."""
@@ -178,7 +179,7 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
         if problem:
             tally.failures[problem] += 1
         if tally.timeline is not None:
-            tally.timeline.append((began - started, ended - started, problem is None))
+            tally.timeline.append((began - started, ended - started, problem is None, status))
 
     def oddity(kind: str, todo_id: str, expected: str, response: Any, body: Any) -> None:
         """Keep the first few answers that contradict the book, whole, for the report."""
@@ -207,7 +208,10 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
         return False
 
     def refusal(response: Any) -> str | None:
-        """None for an honest refusal (429/503 with Retry-After), else why it is not one."""
+        """None for an honest refusal (429/503 problem+json with Retry-After), else why it
+        is not one."""
+        if "problem+json" not in (response.headers.get("Content-Type") or ""):
+            return f"{response.status_code}_not_problem_json"
         if response.headers.get("Retry-After"):
             tally.refusals += 1
             return None
@@ -429,6 +433,8 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
         nonlocal tally
         tally = Tally(step.label, step.rate, step.seconds, timeline=[] if step.timeline else None)
         began = time.monotonic()
+        if step.started_file:
+            Path(step.started_file).touch()
         if step.rate:
             rate[0] = step.rate
             stop = Path(plan["stop_file"]) if plan.get("stop_file") else None
@@ -473,6 +479,7 @@ def _run_driver(plan: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one clo
         "todos": book.todos,
         "driver_cpu_seconds": cpu.user + cpu.system,
         "seconds": time.monotonic() - started,
+        "clock": started,  # time.monotonic() (system-wide) at the run's start: 0 of its times
         "locust_requests": env.stats.total.num_requests,
         "locust_failures": env.stats.total.num_failures,
     }

@@ -119,7 +119,7 @@ def _recovery(step: dict[str, Any]) -> float | None:
     """Seconds from the step's start until every request started after it is answered, and
     within P99_LIMIT; None when that never came within the step."""
     start = step["started"]
-    bad = [end for began, end, ok in step["timeline"] if began >= start
+    bad = [end for began, end, ok, _status in step["timeline"] if began >= start
            and (not ok or end - began > P99_LIMIT)]  # fmt: skip
     if not bad:
         return 0.0

@@ -242,3 +242,50 @@ def test_the_memory_storage_starts_no_thread_per_request(limited_app, monkeypatc
     storage.next_sweep = 0.0
     storage.incr("fresh", expiry=60)
     assert "stale" not in storage.storage and storage.get("fresh") == 1
+
+
+def test_a_database_gone_during_the_limits_lookup_is_not_a_500(limited_app, monkeypatch):
+    """PostgreSQL stopped under load (tests/chaos/test_postgres_stop.py): the limiter's token
+    lookup met the dead connection, Flask-Limiter swallowed the error (as its storage's), and
+    the view's own lookup then found the session's transaction broken: a 500, not a 503."""
+    app = limited_app()
+    client = app.test_client()
+    token = register(client, "alice")
+    from sqlalchemy.exc import OperationalError
+
+    from todoscale.extensions import db
+    from todoscale.ops import limits
+
+    def dropped(_token: str) -> str | None:
+        # What SQLAlchemy does when the server goes away mid-transaction: it invalidates the
+        # session's connection, then raises.
+        connection = db.session.connection()
+        connection.invalidate()
+        raise OperationalError("SELECT ...", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(limits, "token_user_id", dropped)
+    response = add_todo(client, token)
+    assert response.status_code == 201, response.get_json()  # the database answers the view
+
+
+def test_a_limited_write_the_database_refuses_keeps_its_retry_after(limited_app, monkeypatch):
+    """PostgreSQL stopped under load: a write that passed its limit and then met the database
+    gone was a 503 without Retry-After (the limits' headers dropped it as the library's)."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from todoscale.services import todos
+
+    app = limited_app()
+    client = app.test_client()
+    token = register(client, "alice")
+
+    def refused(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("connection refused"))
+
+    monkeypatch.setattr(todos, "create_todo", refused)
+    response = add_todo(client, token)
+    assert response.status_code == 503
+    assert response.headers["RateLimit-Limit"] == "3"  # it was a limited write
+    assert response.headers["Retry-After"] == "5"  # the app's, not the limit window's

@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+import redis
 from flask import Flask
 
 from tests.conftest import Account, RedisServer
@@ -17,6 +19,7 @@ from todoscale import create_app
 from todoscale.extensions import db
 from todoscale.models import User, utcnow
 from todoscale.realtime.events import NOTIFICATION_FIELDS
+from todoscale.realtime.transport import FailFastRedisManager
 from todoscale.services import jobs, lists, reminders, todos
 
 Connect = Callable[[str, str], LiveClient]
@@ -241,3 +244,53 @@ def test_a_hung_message_queue_never_holds_a_committed_change(
     assert elapsed < 3, elapsed
     [todo_id] = done
     assert alice.get(f"/api/v1/todos/{todo_id}").status_code == 200
+
+
+def test_a_hung_message_queue_costs_one_timeout_not_one_per_write(
+    app: Flask, redis_server: RedisServer, tmp_path: Path, alice: Account,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Redis hung under load (tests/chaos/test_redis_faults.py) made every write wait for two
+    publish timeouts (python-socketio tries twice): the emitter must step aside instead."""
+    emitting = create_app(
+        {
+            "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "SOCKETIO_MESSAGE_QUEUE": redis_server.url,
+            "REALTIME": "emit",
+        }
+    )
+    attempts: list[int | None] = []
+    real = redis.Redis.publish
+
+    def counting(self: redis.Redis, channel: str, message: str) -> Any:
+        attempts.append(None)
+        answer = real(self, channel, message)
+        attempts[-1] = answer
+        return answer
+
+    monkeypatch.setattr(redis.Redis, "publish", counting)
+
+    def write(title: str) -> None:
+        with emitting.app_context():
+            todos.create_todo(user(alice), title=title)
+            db.session.remove()
+
+    try:
+        write("Before")
+        assert attempts == [0], attempts  # published (no subscriber listens here)
+        redis_server.pause()
+        try:
+            for n in range(5):
+                write(f"Hung {n}")
+        finally:
+            redis_server.resume()
+        assert len(attempts) == 2, attempts  # one attempt timed out, then none while it hung
+        time.sleep(FailFastRedisManager.FIRST_PAUSE + 0.1)
+        write("After")
+        assert attempts[2:] == [0], attempts  # back: published again after the pause
+    finally:
+        with emitting.app_context():
+            db.session.remove()
+            db.engine.dispose()

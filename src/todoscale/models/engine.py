@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from todoscale.extensions import db
+
+logger = logging.getLogger(__name__)
 
 
 def database_url(config: dict[str, Any], instance_path: str) -> str:
@@ -52,7 +57,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def init_app(app: Flask) -> None:
     """Bind the database and attach per-engine connection set-up."""
     db.init_app(app)
+    # After Flask-SQLAlchemy's own teardown, so it runs before it (Flask runs them reversed).
+    app.teardown_appcontext(_close_session)
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    """Close the request's session; when the database went away under it, drop it.
+
+    Closing rolls back, and on a connection the server terminated (PostgreSQL stopped) the
+    ROLLBACK raises: out of Flask's teardown that was a 500 in place of the answer the view
+    had made (a 503, or a 2xx whose write had committed). Such a session's connections are
+    invalidated instead: never sent anything again, never back in the pool.
+    """
+    try:
+        db.session.remove()
+    except DBAPIError as exc:
+        logger.warning("the database went away as a request ended: %s", str(exc.orig)[:200])
+        with contextlib.suppress(DBAPIError):
+            db.session().invalidate()
+        db.session.registry.clear()

@@ -28,8 +28,10 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import HeaderNames, Limit, Limiter, RequestLimit
 from limits.storage import MemoryStorage
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import TooManyRequests
 
+from todoscale.extensions import db
 from todoscale.instruments import RATE_LIMITED
 from todoscale.services.accounts import token_user_id
 
@@ -95,7 +97,16 @@ def _api_user_id() -> str | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         bearer = scheme.lower() == "bearer" and token
-        g.limit_user_id = token_user_id(token.strip()) if bearer else None
+        try:
+            g.limit_user_id = token_user_id(token.strip()) if bearer else None
+        except OperationalError:
+            # The database is unreachable. Flask-Limiter takes an error of a key function for
+            # its storage's (every limit would fail open for its pause) and goes on with the
+            # session's transaction broken, which the view's own lookup then meets as a 500.
+            # Roll back and let the request through unlimited: the view meets the database
+            # itself, and answers 503 while it is gone (PostgreSQL stopped under load).
+            db.session.rollback()
+            g.limit_user_id = None
     user_id: str | None = g.limit_user_id
     return user_id
 
@@ -151,9 +162,21 @@ def relative_reset(response: Response) -> Response:
     reset = response.headers.get("RateLimit-Reset")
     if reset is not None and reset.isdigit() and int(reset) > EPOCH_2001:
         response.headers["RateLimit-Reset"] = str(max(0, int(reset) - int(time.time())))
-    # Flask-Limiter adds Retry-After to every limited response; it means something on 429.
+    # Flask-Limiter adds Retry-After to every limited response; it means something on 429,
+    # and on the app's own refusals (a 503 while the database is gone: its own value).
     if response.status_code != TooManyRequests.code and reset is not None:
-        response.headers.pop("Retry-After", None)
+        own = g.pop("own_retry_after", None)
+        if own is None:
+            response.headers.pop("Retry-After", None)
+        else:
+            response.headers["Retry-After"] = own
+    return response
+
+
+def keep_own_retry_after(response: Response) -> Response:
+    """Note the app's own Retry-After before Flask-Limiter's headers replace it."""
+    if "Retry-After" in response.headers:
+        g.own_retry_after = response.headers["Retry-After"]
     return response
 
 
@@ -284,4 +307,5 @@ def init_app(app: Flask) -> None:
     check, add_headers, release = _where_limited(before, after, teardown)
     app.before_request(check)
     app.after_request(add_headers)
+    app.after_request(keep_own_retry_after)  # last, so it runs before the library's headers
     app.teardown_request(release)

@@ -204,11 +204,11 @@ class Group:
         their timestamps, in pairs). The file is mapped, not read: its keys are most of its
         bytes and only the new ones are ever looked at."""
         with open(entry.path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size < 8:
+            data = _mapped(handle.fileno())
+            if data is None:
                 return None
-            with mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ) as data:
-                used = min(_HEADER.unpack_from(data)[0], size)
+            with data:
+                used = _HEADER.unpack_from(data)[0]
                 known = self._files.get(entry.name)
                 ino = entry.inode()
                 if known is None or not known.same(ino, used, data):
@@ -295,6 +295,21 @@ class Group:
                 f"# HELP {shown} {doc}\n# TYPE {shown} {typ}\n"
             )
         return family
+
+
+def _mapped(fd: int) -> mmap.mmap | None:
+    """The file mapped whole, its used length within the mapping (a writer grows the file
+    before it writes a longer used length: a length past the mapping means it grew since
+    the size was read, and the second look sees it grown); None while it is too short."""
+    for _ in range(3):
+        size = os.fstat(fd).st_size
+        if size < 8:
+            return None
+        data = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+        if _HEADER.unpack_from(data)[0] <= size:
+            return data
+        data.close()
+    raise RuntimeError("a metrics file says it holds more than it does")
 
 
 _groups: dict[Path, Group] = {}

@@ -34,7 +34,7 @@ import shutil
 from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 
-from todoscale.ops.valuefile import Sums, ValueFile, add_values
+from todoscale.ops.valuefile import ValueFile, add_values
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OWNER_FILE = "owner"
@@ -234,11 +234,11 @@ def _sums(sources: Iterable[Path]) -> dict[str, dict[bytes, float]]:
     """The values of the counter and histogram files among `sources`, summed by type and key."""
     sums = {}
     for typ in ARCHIVED_TYPES:
-        summed = Sums()
+        summed: dict[bytes, float] = {}
         for source in sources:
             if source.name.startswith(f"{typ}_") and source.suffix == ".db":
                 add_values(source, summed)
-        sums[typ] = summed.items()
+        sums[typ] = summed
     return sums
 
 

@@ -116,3 +116,42 @@ def test_gunicorn_child_exit_reentered_by_the_next_sigchld_does_not_wait_on_itse
     assert _count(folder) == 5
     rows = MmapedDict.read_all_values_from_file(str(folder / "counter_archive.db"))
     assert [value for key, value, _ts, _pos in rows if groups.EXITS_METRIC in key] == [2]
+
+
+def test_a_round_gives_its_sums_up_when_a_file_was_folded_meanwhile(tmp_path, monkeypatch):
+    # The janitor reads without the host's lock; gunicorn's child_exit may fold one of the
+    # same workers in that time: its values must be added once, not twice.
+    folder = groups.start_group(tmp_path, "web-meanwhile", {})
+    first, _second = _dead_worker(folder, 2), _dead_worker(folder, 3)
+    summed = groups._sums
+
+    def sums_then_child_exit(sources):
+        found = summed(sources)
+        monkeypatch.setattr(groups, "_sums", summed)
+        with groups.locked(folder.parent):
+            groups.retire(folder, first)
+        return found
+
+    monkeypatch.setattr(groups, "_sums", sums_then_child_exit)
+    assert groups.fold_dead(folder) == 0
+    assert _count(folder) == 5
+    assert groups.fold_dead(folder) == 1
+    assert {groups.pid_of(path) for path in folder.iterdir()} == {None}
+    assert _count(folder) == 5
+
+
+def test_a_scrape_during_a_fold_reads_the_dead_files_and_drops_their_gauges(tmp_path):
+    folder = groups.start_group(tmp_path, "web-during", {})
+    dead = _dead_worker(folder, 4)
+    gauge = folder / f"gauge_livesum_{values.PREFIX}_{dead}.db"
+    with groups.claimed(folder) as mine:  # a janitor's fold under way
+        assert mine
+        with groups.locked(tmp_path):
+            assert groups.compact(folder) == 0
+            assert not gauge.exists()
+            assert (folder / f"histogram_{values.PREFIX}_{dead}.db").exists()
+            assert _count(folder) == 4
+        with groups.claimed(folder) as again:
+            assert not again
+    assert groups.fold_dead(folder) == 1
+    assert _count(folder) == 4

@@ -138,3 +138,30 @@ def test_the_page_lines_are_prometheus_clients(tmp_path):
         f't_requests_total{{route="a \\"quoted\\"\\\\path\\n",service="web-lines"}} '
         f"{floatToGoString(1.0)}\n"
     ]
+
+
+def test_a_file_grown_between_its_size_and_its_mapping_is_read_whole(tmp_path, monkeypatch):
+    # A live writer grows its file, then writes the longer used length: a scrape that read
+    # the size before the growth maps too little, and must look again (it once took the
+    # used length cut at the mapping for a corrupted file).
+    folder = groups.start_group(tmp_path, "web-grown", {})
+    pid = os.getpid()
+    _counter(folder, pid, "/a", 3)
+    path = folder / f"counter_{pid}.db"
+    with open(path, "r+b") as handle:
+        used = int.from_bytes(handle.read(4), "little")
+    stat = os.fstat
+    stale = []
+
+    def stale_once(fd):
+        found = stat(fd)
+        if not stale:
+            stale.append(found)
+            return os.stat_result((*found[:6], used - 8, *found[7:]))
+        return found
+
+    monkeypatch.setattr(merge.os, "fstat", stale_once)
+    ours = _ours(folder)
+    assert stale
+    assert ours == _theirs(folder)
+    assert ours[("t_requests_total", frozenset({("route", "/a"), ("service", "web-grown")}))] == 3

@@ -6,7 +6,9 @@ with the layer on while a profile order is armed on another endpoint (the lists)
 Run as its own process (`python -m todoscale.bench.layer`): like a server's worker it runs
 in multiprocess mode (values in memory-mapped files), which must be chosen before
 prometheus_client is imported. The figure is the median over rounds of (CPU per request
-on) - (CPU per request off), `time.process_time`, no network, no server.
+on) - (CPU per request off), `time.process_time`, no network, no server. With `--threads N`
+each round drives an app from N threads at once, as a granian worker's blocking threads do:
+the layer's lock and the GIL are then contended, which one thread never shows.
 """
 
 from __future__ import annotations
@@ -80,7 +82,22 @@ def _drive(app: Any, base: dict[str, Any], count: int) -> float:
     return took / count
 
 
-def _armed(app: Any, environ: dict[str, Any], requests: int) -> float:
+def _threaded(app: Any, base: dict[str, Any], count: int, threads: int) -> float:
+    """CPU seconds per request over `count` requests from each of `threads` threads at once."""
+    if threads == 1:
+        return _drive(app, base, count)
+    import threading
+
+    started = time.process_time()
+    workers = [threading.Thread(target=_drive, args=(app, base, count)) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return (time.process_time() - started) / (count * threads)
+
+
+def _armed(app: Any, environ: dict[str, Any], requests: int, threads: int = 1) -> float:
     """CPU per request while a profile order is armed on another endpoint."""
     from todoscale.ops import control, metrics
 
@@ -88,13 +105,13 @@ def _armed(app: Any, environ: dict[str, Any], requests: int) -> float:
     control.arm(controls.root, "/api/v1/lists", control.MAX_PROFILES, 600, "bench")
     controls.poll()  # as the control thread would within a second
     try:
-        return _drive(app.wsgi_app, environ, requests)
+        return _threaded(app.wsgi_app, environ, requests, threads)
     finally:
         control.disarm(controls.root)
         controls.poll()
 
 
-def run(rounds: int, requests: int) -> dict[str, Any]:
+def run(rounds: int, requests: int, threads: int = 1) -> dict[str, Any]:
     """Seed, build both apps, drive them in turn; the figures (microseconds)."""
     scratch = Path(tempfile.mkdtemp(prefix="todoscale-layer-"))
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # after the apps are done
@@ -113,14 +130,15 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
     armed: list[float] = []
     for _ in range(rounds):
         for observe in (True, False):
-            per[observe].append(_drive(apps[observe], environ[observe], requests))
-        armed.append(_armed(on, environ[True], requests))
+            per[observe].append(_threaded(apps[observe], environ[observe], requests, threads))
+        armed.append(_armed(on, environ[True], requests, threads))
     deltas = [a - b for a, b in zip(per[True], per[False], strict=True)]
     costs = [a / b - 1 for a, b in zip(armed, per[True], strict=True)]
     return {
         "armed_us": round(statistics.median(armed) * 1e6, 1),
         "armed_cost_percent": round(statistics.median(costs) * 100, 2),
         "rounds": rounds,
+        "threads": threads,
         "requests_per_round": requests,
         "on_us": round(statistics.median(per[True]) * 1e6, 1),
         "off_us": round(statistics.median(per[False]) * 1e6, 1),
@@ -134,10 +152,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds [7]")
     parser.add_argument("--requests", type=int, default=2000, help="requests a round [2000]")
+    parser.add_argument("--threads", type=int, default=1, help="threads driving each app [1]")
     args = parser.parse_args()
     if "prometheus_client" in sys.modules:
         raise SystemExit("run this as its own process: python -m todoscale.bench.layer")
-    print(json.dumps(run(args.rounds, args.requests)))
+    print(json.dumps(run(args.rounds, args.requests, args.threads)))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ between scrapes, which are timed as a median. M workers then die at once, twice:
 burst is found by a scrape before any janitor's round (that scrape folds their files into
 the archives itself: `unswept_first_ms`); after the second, the janitor's round that a live
 worker's control thread runs within a second (`janitor_ms`), then the first scrape
-(`first_ms`, the goal's figure). What is timed is what `GET /metrics` does with the files:
-the sweep, then the page (the database's job figures, cached for seconds, are left out).
+(`first_ms`, the goal's figure). Last, a burst of workers that a scrape saw alive die, and
+a scrape comes while another process's janitor folds them (`race_ms`). What is timed is
+what `GET /metrics` does with the files: the sweep, then the page (the database's job
+figures, cached for seconds, are left out).
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ def run(live: int, restarts: int, runs: int) -> dict[str, Any]:
             times.append(scrape(root))
         page = _page(root)
         files_after = sum(1 for _ in folder.glob("*.db"))
+        race, overlapped = _race(root, folder, pipes, 2 * restarts + live, restarts)
     finally:
         for pid, pipe in pipes.items():
             os.close(pipe)
@@ -184,12 +187,53 @@ def run(live: int, restarts: int, runs: int) -> dict[str, Any]:
         "janitor_cpu_ms": round(janitor[1] * 1000, 2),
         "unswept_first_ms": round(unswept[0] * 1000, 2),
         "unswept_first_cpu_ms": round(unswept[1] * 1000, 2),
+        "race_ms": round(race[0] * 1000, 2),
+        "race_cpu_ms": round(race[1] * 1000, 2),
+        "race_overlapped": overlapped,
         "median_ms": round(statistics.median(t[0] for t in times) * 1000, 2),
         "median_cpu_ms": round(statistics.median(t[1] for t in times) * 1000, 2),
         "min_ms": round(min(t[0] for t in times) * 1000, 2),
         "max_ms": round(max(t[0] for t in times) * 1000, 2),
         "runs": runs,
     }
+
+
+def _race(
+    root: Path, folder: Path, pipes: dict[int, int], seed: int, count: int
+) -> tuple[tuple[float, float], bool]:
+    """`count` workers that a scrape saw alive (as Prometheus does every few seconds) die at
+    once; a janitor (another process, as a live worker's control thread is) starts folding
+    them, and a scrape comes while it does: its seconds, and whether the janitor was still
+    at it when the scrape ended (the dead workers' files still there)."""
+    burst: dict[int, int] = {}
+    for n in range(count):
+        pid, pipe = _worker(seed + n, keep=True, pipes={**pipes, **burst})
+        assert pipe is not None
+        burst[pid] = pipe
+    scrape(root)
+    for pid, pipe in burst.items():
+        os.close(pipe)
+        os.waitpid(pid, 0)
+        os.close(_replies.pop(pid))
+    janitor = os.fork()
+    if janitor == 0:
+        for fd in (*pipes.values(), *_replies.values()):
+            os.close(fd)
+        while not groups.fold_dead(folder):
+            time.sleep(0.001)
+        os._exit(0)
+    deadline = time.monotonic() + 10
+    while _claim_free(folder) and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    took = scrape(root)
+    overlapped = any(groups.pid_of(path) in burst for path in folder.iterdir())
+    os.waitpid(janitor, 0)
+    return took, overlapped
+
+
+def _claim_free(folder: Path) -> bool:
+    with groups.claimed(folder) as free:
+        return free
 
 
 def _page(root: Path) -> dict[str, int]:

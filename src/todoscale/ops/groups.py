@@ -12,9 +12,11 @@ prometheus_client writes one file per metric type and pid and never removes any 
 `child_exit`; granian has no such hook). `sweep` does the rest, for any server: a group
 whose owner died is removed; a dead worker's counters and histograms are added into the
 group's `*_archive.db` files (so totals never go back) and its files deleted, gauges
-included. It runs under one lock, in every process's control thread each second (the
-janitor: `fold_dead`, off the scrape's path), when a worker starts and at each scrape, so
-the number of files stays at (live processes x types) + 2 however often workers are recycled.
+included. It runs in every process's control thread each second (the janitor: `fold_dead`,
+which reads the dead files without the host's lock and holds it only to write the sums),
+when a worker starts and at each scrape (under the lock, unless a janitor's fold is under
+way), so the number of files stays at (live processes x types) + 2 however often workers
+are recycled.
 
 Only the standard library at import: gunicorn's master imports this before the variable is
 set. (A pid reused within moments of its process's death is the one case a sweep can get
@@ -29,7 +31,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 
 from todoscale.ops.valuefile import ValueFile, add_values
@@ -134,9 +136,19 @@ def sweep(root: str | os.PathLike[str]) -> None:
 
 
 def compact(folder: Path) -> int:
-    """Fold the files of dead pids into the archives (hold `locked`); return how many pids."""
+    """Fold the files of dead pids into the archives (hold `locked`); return how many pids.
+    While a janitor folds them (off the lock), leave them: they are read as they are until
+    its fold replaces them with the archives' sums, under the lock, at once. Their gauges go
+    at once either way."""
     dead = dead_pids(folder)
-    if dead:
+    if not dead:
+        return 0
+    with claimed(folder) as mine:
+        if not mine:
+            for path in _files_of(folder, dead):
+                if path.name.startswith("gauge_"):
+                    path.unlink(missing_ok=True)
+            return 0
         retire(folder, *sorted(dead))
     return len(dead)
 
@@ -147,48 +159,110 @@ def dead_pids(folder: Path) -> set[int]:
     return {pid for pid in pids if not alive(pid)}
 
 
+@contextlib.contextmanager
+def claimed(folder: Path) -> Iterator[bool]:
+    """Claim the group's fold, without waiting (a `flock` on the folder itself): True when
+    this caller holds it, False when another fold is under way."""
+    try:
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        os.close(handle)  # the claim goes with the descriptor
+
+
 def fold_dead(folder: Path) -> int:
     """The janitor's round: fold the group's dead workers into its archives when there are any
     (looked for without the lock, so a round with none costs a listing and a /proc read a
     pid). Every process's control thread runs it each second: dead workers' files are folded
-    off the scrape's path, and a scrape seldom finds any left to fold."""
+    off the scrape's path, and a scrape seldom finds any left to fold.
+
+    The files are read and summed without the host's lock (a dead process's files no longer
+    change; the fold's claim keeps the other janitors from summing them too), which is held
+    only to add the sums to the archives and delete the files: a scrape waits for that, never
+    for the reading. A file folded meanwhile by someone else (gunicorn's `child_exit`) makes
+    the round give its sums up, for the next round to start afresh."""
     try:
-        if not dead_pids(folder):
-            return 0
+        dead = dead_pids(folder)
     except FileNotFoundError:  # the group is gone (its owner died, a sweep removed it)
         return 0
-    with locked(folder.parent):
-        return compact(folder)
+    if not dead:
+        return 0
+    with claimed(folder) as mine:
+        if not mine:
+            return 0
+        sources = _files_of(folder, dead)
+        summed = {path: path.stat().st_ino for path in sources if _archived(path)}
+        sums = _sums(summed)
+        with locked(folder.parent):
+            try:
+                if any(path.stat().st_ino != ino for path, ino in summed.items()):
+                    return 0
+            except FileNotFoundError:
+                return 0
+            _archive(folder, sums, len(dead))
+            for path in sources:  # gauges too (a scrape may have removed them already)
+                path.unlink(missing_ok=True)
+    return len(dead)
 
 
 def retire(folder: Path, *pids: int) -> None:
     """Add dead pids' counters and histograms to the archives, count their exits, drop their
     files. Their values are summed first, so each archive is opened and written once however
     many workers died since the last sweep; keys stay the bytes in the files."""
-    from prometheus_client.mmap_dict import mmap_key  # only after the variable is set
-
-    dead = set(pids)
     # prometheus_client's files and the request layer's (`counter_request_<pid>.db`).
-    sources = [path for path in folder.iterdir() if pid_of(path) in dead]
+    sources = _files_of(folder, set(pids))
+    _archive(folder, _sums(sources), len(pids))
+    for path in sources:
+        path.unlink(missing_ok=True)
+
+
+def _files_of(folder: Path, pids: set[int]) -> list[Path]:
+    return [path for path in folder.iterdir() if pid_of(path) in pids]
+
+
+def _sums(sources: Iterable[Path]) -> dict[str, dict[bytes, float]]:
+    """The values of the counter and histogram files among `sources`, summed by type and key."""
+    sums = {}
     for typ in ARCHIVED_TYPES:
-        sums: dict[bytes, float] = {}
+        summed: dict[bytes, float] = {}
         for source in sources:
             if source.name.startswith(f"{typ}_") and source.suffix == ".db":
-                add_values(source, sums)
-        if typ == "counter":  # every exit counts, whether or not it counted anything
-            key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP).encode()
-            sums[key] = sums.get(key, 0.0) + len(pids)
-        if not sums:
+                add_values(source, summed)
+        sums[typ] = summed
+    return sums
+
+
+def _archived(path: Path) -> bool:
+    return path.suffix == ".db" and path.name.startswith(tuple(f"{t}_" for t in ARCHIVED_TYPES))
+
+
+def _archive(folder: Path, sums: dict[str, dict[bytes, float]], exits: int) -> None:
+    """Add `sums` into the group's archives, and `exits` to its count of exited workers."""
+    from prometheus_client.mmap_dict import mmap_key  # only after the variable is set
+
+    key = mmap_key(EXITS_METRIC, EXITS_METRIC + "_total", [], [], EXITS_HELP).encode()
+    counters = sums["counter"]
+    counters[key] = counters.get(key, 0.0) + exits  # every exit counts, counted or not
+    for typ, values in sums.items():
+        if not values:
             continue
         archive = ValueFile(folder / f"{typ}_archive.db")
         try:
-            for key, value in sums.items():
+            for key, value in values.items():
                 index = archive.index(key)  # may map the file afresh: values read after it
                 archive.values[index] += value
         finally:
             archive.close()
-    for path in sources:
-        path.unlink(missing_ok=True)
 
 
 def retire_if_free(folder: Path, pid: int) -> bool:

@@ -18,11 +18,13 @@ cumulative, `_count` the last bucket), gauges combined by their multiprocess mod
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from prometheus_client.utils import floatToGoString
@@ -64,8 +66,13 @@ class _File:
     # The first and last keys parsed, where they were: a file replaced by another of the
     # same name (a reused inode) has other keys there.
     marks: list[tuple[int, bytes]] = field(default_factory=list)
+    # A counter's or histogram's values put in the order of their slots (`ranked`), and
+    # which set of slots that is: files with the same series, in whatever order they were
+    # written, are summed column by column.
+    order: Callable[[tuple[float, ...]], tuple[float, ...]] = tuple
+    ranked: int = -1
 
-    def same(self, ino: int, used: int, data: bytes) -> bool:
+    def same(self, ino: int, used: int, data: mmap.mmap) -> bool:
         """Whether `data` is still the file parsed so far (grown, never rewritten)."""
         return (
             self.ino == ino
@@ -89,6 +96,9 @@ class Group:
         self._counts: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         self._files: dict[str, _File] = {}
         self._keys: dict[bytes, tuple[str, str, tuple[tuple[str, str], ...], str]] = {}
+        # The sets of slots files have (sorted), each numbered once.
+        self._ranks: dict[tuple[int, ...], int] = {}
+        self._ranked: list[tuple[int, ...]] = []
         self._lock = threading.Lock()
 
     def render(self) -> dict[str, tuple[str, list[str]]]:
@@ -110,6 +120,7 @@ class Group:
     def _collect(self) -> dict[int, float]:
         values: dict[int, float] = {}
         stamps: dict[int, float] = {}
+        rows: dict[int, list[tuple[float, ...]]] = {}
         seen = set()
         for entry in os.scandir(self.folder):
             name = entry.name
@@ -124,16 +135,33 @@ class Group:
                 continue  # deleted by a sweep since the listing (a dead worker's gauge)
             if read is None:
                 continue
-            slots, numbers = read
+            known, numbers = read
             if typ == "gauge":
-                self._gauge(parts[1], slots, numbers, values, stamps)
-                continue
-            get = values.get
-            for slot, value in zip(slots, numbers[::2], strict=True):
-                values[slot] = get(slot, 0.0) + value
+                self._gauge(parts[1], known.slots, numbers, values, stamps)
+            elif known.slots:
+                rows.setdefault(known.ranked, []).append(known.order(numbers))
+        self._add_rows(rows, values)
         for gone in set(self._files) - seen:
             del self._files[gone]
+        self._prune_ranks()
         return values
+
+    def _prune_ranks(self) -> None:
+        """Forget the sets of slots of files since grown or gone, when they pile up."""
+        if len(self._ranked) > 2 * len(self._files) + 64:
+            self._ranks, self._ranked = {}, []
+            for known in self._files.values():
+                if known.ranked >= 0:
+                    self._rank(known)
+
+    def _add_rows(self, rows: dict[int, list[tuple[float, ...]]], values: dict[int, float]) -> None:
+        """Counters' and histograms' values: the files of one set of slots summed column by
+        column, then added to their slots (no Python step a value a file)."""
+        get = values.get
+        for ranked, columns in rows.items():
+            sums = columns[0] if len(columns) == 1 else map(sum, zip(*columns, strict=True))
+            for slot, value in zip(self._ranked[ranked], sums, strict=True):
+                values[slot] = get(slot, 0.0) + value
 
     def _gauge(
         self,
@@ -171,24 +199,25 @@ class Group:
 
     def _read(
         self, entry: os.DirEntry[str], typ: str, parts: list[str]
-    ) -> tuple[list[int], tuple[float, ...]] | None:
-        """The slots and the (value, timestamp) pairs of one file, new entries parsed."""
+    ) -> tuple[_File, tuple[float, ...]] | None:
+        """What is known of one file (new entries parsed) and its values (a gauge's with
+        their timestamps, in pairs). The file is mapped, not read: its keys are most of its
+        bytes and only the new ones are ever looked at."""
         with open(entry.path, "rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
+            data = _mapped(handle.fileno())
+            if data is None:
                 return None
-            used = _HEADER.unpack_from(head)[0]
-            handle.seek(0)
-            data = handle.read(used)
-        known = self._files.get(entry.name)
-        ino = entry.inode()
-        if known is None or not known.same(ino, used, data):
-            known = self._files[entry.name] = _File(ino)
-        if known.used < used:
-            self._parse(known, data, used, typ, parts)
-        return known.slots, known.reader.unpack_from(data)
+            with data:
+                used = _HEADER.unpack_from(data)[0]
+                known = self._files.get(entry.name)
+                ino = entry.inode()
+                if known is None or not known.same(ino, used, data):
+                    known = self._files[entry.name] = _File(ino)
+                if known.used < used:
+                    self._parse(known, data, used, typ, parts)
+                return known, known.reader.unpack_from(data)
 
-    def _parse(self, known: _File, data: bytes, used: int, typ: str, parts: list[str]) -> None:
+    def _parse(self, known: _File, data: mmap.mmap, used: int, typ: str, parts: list[str]) -> None:
         pos = known.used
         while pos < used:
             length = _HEADER.unpack_from(data, pos)[0]
@@ -199,12 +228,22 @@ class Group:
             if not known.marks:
                 known.marks.append(last)
             padded = length + (8 - (length + 4) % 8)
-            known.fmt.append(f"{4 + padded}xdd")
+            known.fmt.append(f"{4 + padded}xdd" if typ == "gauge" else f"{4 + padded}xd8x")
             known.slots.append(self._slot(key, typ, parts))
             pos += 4 + padded + 16
         known.marks[1:] = [last]
         known.used = used
         known.reader = struct.Struct("".join(known.fmt))
+        if typ != "gauge":
+            self._rank(known)
+
+    def _rank(self, known: _File) -> None:
+        ranked = sorted(range(len(known.slots)), key=known.slots.__getitem__)
+        key = tuple(known.slots[index] for index in ranked)
+        known.ranked = self._ranks.setdefault(key, len(self._ranks))
+        if known.ranked == len(self._ranked):
+            self._ranked.append(key)
+        known.order = itemgetter(*ranked) if len(ranked) > 1 else tuple
 
     def _slot(self, key: bytes, typ: str, parts: list[str]) -> int:
         parsed = self._keys.get(key)
@@ -256,6 +295,21 @@ class Group:
                 f"# HELP {shown} {doc}\n# TYPE {shown} {typ}\n"
             )
         return family
+
+
+def _mapped(fd: int) -> mmap.mmap | None:
+    """The file mapped whole, its used length within the mapping (a writer grows the file
+    before it writes a longer used length: a length past the mapping means it grew since
+    the size was read, and the second look sees it grown); None while it is too short."""
+    for _ in range(3):
+        size = os.fstat(fd).st_size
+        if size < 8:
+            return None
+        data = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+        if _HEADER.unpack_from(data)[0] <= size:
+            return data
+        data.close()
+    raise RuntimeError("a metrics file says it holds more than it does")
 
 
 _groups: dict[Path, Group] = {}

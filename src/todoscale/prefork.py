@@ -36,7 +36,11 @@ def main() -> None:
 def import_app_modules() -> None:
     """Import the app's modules (not the app) and move every object so far out of the
     collector's reach, in a server's main process, before it forks its workers (granian's
-    here, gunicorn's master in deploy/gunicorn.conf.py)."""
+    here, gunicorn's master in deploy/gunicorn.conf.py), python-socketio without its
+    clients' libraries (todoscale.lean)."""
+    from todoscale.lean import import_socketio_without_clients
+
+    import_socketio_without_clients()
     import todoscale.app  # noqa: F401  (its modules; `create_app` is called in each worker)
 
     gc.collect()

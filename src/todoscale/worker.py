@@ -16,7 +16,11 @@ if "worker" in sys.argv and groups.current_group() is None:
     except ConfigurationError as exc:
         sys.exit(f"todoscale: {exc}")  # which setting to fix, not a traceback
 
-from todoscale.app import create_app
+from todoscale.lean import import_socketio_without_clients
+
+import_socketio_without_clients()  # before the app imports it: a worker opens no client
+
+from todoscale.app import create_app  # noqa: E402
 
 try:
     flask_app = create_app(migrations=False)

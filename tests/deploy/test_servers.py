@@ -106,7 +106,9 @@ def test_the_socketio_service_is_one_gevent_worker_never_recycled():
     argv = servers.socketio_argv("127.0.0.1:8100")
     pairs = dict(itertools.pairwise(argv))
 
-    assert argv[1:3] == ["-m", "gunicorn"] and argv[-1] == "todoscale.wsgi:app"
+    # gunicorn's gevent worker without its master (tests/realtime/test_lone_worker.py).
+    assert argv[1:3] == ["-m", "todoscale.deploy.lone_worker"]
+    assert argv[-1] == "todoscale.wsgi:app"
     assert pairs["--config"] == str(servers.GUNICORN_CONF)
     assert (pairs["--worker-class"], pairs["--workers"]) == ("gevent", "1")
     assert pairs["--bind"] == "127.0.0.1:8100" and pairs["--max-requests"] == "0"

@@ -126,6 +126,12 @@ class LiveClient:
 
     def close(self) -> None:
         self.sio.disconnect()
+        # A server that stopped first closed the WebSocket with a close frame (the Socket.IO
+        # service's worker ends its connections itself); python-socketio then leaves its end
+        # to the garbage collector, whose ResourceWarning would land in a later test.
+        websocket = getattr(self.sio.eio, "ws", None)
+        if websocket is not None:
+            websocket.close()
 
 
 @pytest.fixture

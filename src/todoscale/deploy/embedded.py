@@ -2,10 +2,11 @@
 
 Three programs, measured against the single gevent process that served everything before
 (README, "Which server for which job"): granian on `PORT` serves HTTP (the API and the web
-UI) on every core; one gunicorn gevent process on `PORT + 1` (`TODOSCALE_SOCKETIO_PORT`)
-holds the Socket.IO connections, which pages open on their own host name; the worker runs
-jobs. Every process that changes something (either granian worker, the Celery worker)
-hands its events to the Socket.IO process through the relay (`realtime.transport`).
+UI) on every core; one gunicorn gevent worker (without a master: deploy/lone_worker.py)
+on `PORT + 1` (`TODOSCALE_SOCKETIO_PORT`) holds the Socket.IO connections, which pages
+open on their own host name; the worker runs jobs. Every process that changes something
+(either granian worker, the Celery worker) hands its events to the Socket.IO process
+through the relay (`realtime.transport`).
 
 supervisord runs them, as it runs the cluster's: it restarts a program that dies, stops
 each with its whole process group, and writes their output to its own terminal. The

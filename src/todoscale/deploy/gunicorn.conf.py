@@ -69,7 +69,8 @@ if _GEVENT:
 
 # The master owns this server's metrics folder: wiped, the variable exported, while the
 # configuration loads (gunicorn names this module `__config__`), so before the app is
-# imported even with --preload and before any worker exists.
+# imported even with --preload and before any worker exists. The Socket.IO service has no
+# master (deploy/lone_worker.py): its one process owns its folder, as a Celery worker does.
 if __name__ == "__config__" and groups.current_group() is None:
     _role = "socketio" if _settings["REALTIME"] == "serve" else "web"
     groups.start_group(metrics_root(_settings), groups.group_name(_role, bind), os.environ)

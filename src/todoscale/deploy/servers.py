@@ -23,6 +23,8 @@ SERVERS = ("granian", "gunicorn")
 WSGI_APP = "todoscale.wsgi:app"
 # granian's command line with the app's modules imported before it forks its workers.
 PREFORK = "todoscale.prefork"
+# The Socket.IO service: gunicorn's gevent worker without gunicorn's master.
+LONE_WORKER = "todoscale.deploy.lone_worker"
 RESPAWN_SECONDS = 10
 # How long a stopping granian worker may take to finish its requests before it is killed.
 STOP_SECONDS = 10
@@ -133,9 +135,13 @@ SOCKETIO_ENV = {VARIABLES["REALTIME"]: "serve", VARIABLES["WORKER_CLASS"]: "geve
 
 
 def socketio_argv(bind: str, graceful_timeout: int = 10) -> list[str]:
-    """gunicorn serving the app and Socket.IO on `bind` from one gevent worker."""
+    """gunicorn's gevent worker serving the app and Socket.IO on `bind`, without a master
+    (deploy/lone_worker.py)."""
     return [
-        *gunicorn_argv(None)[:-1],
+        sys.executable,
+        "-m",
+        LONE_WORKER,
+        *("--config", str(GUNICORN_CONF)),
         *("--worker-class", "gevent", "--workers", "1", "--bind", bind),
         # Recycling the only worker would drop every connection at once.
         *("--max-requests", "0"),

@@ -1,0 +1,66 @@
+"""The servers' entry points import python-socketio without its clients' libraries
+(todoscale.lean), and those libraries can still be imported afterwards."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HELD = ("requests", "websocket", "aiohttp")
+
+# Which of the held-back libraries are loaded after the entry point's imports, what
+# Engine.IO's client took, and whether `import requests` still works afterwards.
+PROBE = """
+import json, sys
+{entry}
+loaded = sorted(name for name in {held!r} if name in sys.modules)
+import engineio.client
+took = engineio.client.requests is not None
+try:
+    import requests
+    later = True
+except ImportError:
+    later = False
+print(json.dumps([loaded, took, later]))
+"""
+
+ENTRIES = {
+    # granian's launcher and gunicorn's master (deploy/gunicorn.conf.py) alike.
+    "prefork": "from todoscale.prefork import import_app_modules; import_app_modules()",
+    # `celery -A todoscale.worker`: the app is made at import.
+    "worker": "import todoscale.worker",
+}
+
+
+def _probe(entry: str, tmp_path) -> tuple[list[str], bool, bool]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TODOSCALE_")}
+    env["TODOSCALE_INSTANCE_PATH"] = str(tmp_path)
+    code = PROBE.format(entry=entry, held=HELD)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    loaded, took, later = json.loads(done.stdout.splitlines()[-1])
+    return loaded, took, later
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+def test_server_entry_points_leave_out_the_socketio_clients_libraries(entry, tmp_path):
+    loaded, took, later = _probe(ENTRIES[entry], tmp_path)
+
+    assert loaded == []
+    assert took is False  # Engine.IO's client went without requests in this process
+    # ... and nothing else does: requests (the OTLP exporter's) imports as ever.
+    assert later is (importlib.util.find_spec("requests") is not None)
+
+
+def test_other_processes_import_socketio_as_usual(tmp_path):
+    # A test's Socket.IO client (or any process that is not a server) keeps its libraries.
+    _loaded, took, _later = _probe("import todoscale.app", tmp_path)
+
+    assert took is (importlib.util.find_spec("requests") is not None)

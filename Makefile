@@ -108,9 +108,12 @@ pytest: $(VENV)/.dev-installed
 CHECKOUT_ID := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
 BASETEMP = $(if $(wildcard /dev/shm),--basetemp=/dev/shm/todoscale-$(CHECKOUT_ID)-$(1))
 
+# Each pass lists its slowest tests: what to look at when make test nears its 15 minutes.
+DURATIONS := --durations=25
+
 pytest-sqlite: $(VENV)/.dev-installed
 	@echo "== test suite on SQLite =="
-	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,sq) $(PYTEST_ARGS)
+	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,sq) $(DURATIONS) $(PYTEST_ARGS)
 
 ## coverage: the suite on SQLite with line and branch coverage, the servers and workers it
 ## starts included (not in `make test`: measuring every process costs about half again its CPU)
@@ -123,7 +126,7 @@ coverage: $(VENV)/.dev-installed
 pytest-postgres: $(VENV)/.dev-installed
 	@echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="
 	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) TODOSCALE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-		$(BIN)/pytest $(call BASETEMP,pg) $(PYTEST_ARGS)
+		$(BIN)/pytest $(call BASETEMP,pg) $(DURATIONS) $(PYTEST_ARGS)
 
 CHAOS_TESTS := tests/chaos tests/realtime/test_removal_race.py tests/test_access_matrix.py \
 	tests/web/test_hostile_forms.py

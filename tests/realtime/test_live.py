@@ -209,18 +209,23 @@ def test_membership_changes_take_effect_without_reconnecting(
     assert [(name, data["title"]) for name, data in got[seen:]] == [("todo.created", "Sentinel")]
 
 
-def test_a_hung_message_queue_never_holds_a_committed_change(
-    app: Flask, redis_server: RedisServer, tmp_path: Path, alice: Account
-) -> None:
-    emitting = create_app(
+def _emitting_app(app: Flask, folder: Path, message_queue: str) -> Flask:
+    """An app on the suite's database that emits its events through `message_queue`."""
+    return create_app(
         {
             "ENV_NAME": "testing",
-            "INSTANCE_PATH": str(tmp_path),
+            "INSTANCE_PATH": str(folder),
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "SOCKETIO_MESSAGE_QUEUE": redis_server.url,
+            "SOCKETIO_MESSAGE_QUEUE": message_queue,
             "REALTIME": "emit",
         }
     )
+
+
+def test_a_hung_message_queue_never_holds_a_committed_change(
+    app: Flask, redis_server: RedisServer, tmp_path: Path, alice: Account
+) -> None:
+    emitting = _emitting_app(app, tmp_path, redis_server.url)
     done: list[str] = []
 
     def write() -> None:
@@ -252,15 +257,7 @@ def test_a_hung_message_queue_costs_one_timeout_not_one_per_write(
 ) -> None:  # fmt: skip
     """Redis hung under load (tests/chaos/test_redis_faults.py) made every write wait for two
     publish timeouts (python-socketio tries twice): the emitter must step aside instead."""
-    emitting = create_app(
-        {
-            "ENV_NAME": "testing",
-            "INSTANCE_PATH": str(tmp_path),
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "SOCKETIO_MESSAGE_QUEUE": redis_server.url,
-            "REALTIME": "emit",
-        }
-    )
+    emitting = _emitting_app(app, tmp_path, redis_server.url)
     attempts: list[int | None] = []
     real = redis.Redis.publish
 

@@ -21,6 +21,7 @@ import kombu
 import redis
 import socketio
 
+from todoscale import localqueue  # noqa: F401  (the `sqla` scheme's transport)
 from todoscale.realtime.monitor import LiveMonitor, recipients
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ logger = logging.getLogger(__name__)
 RELAY_QUEUE = "todoscale.events"
 # A relayed event older than this is stale (its server was down): dropped, not delivered.
 RELAY_MAX_AGE_SECONDS = 60.0
-# kombu's SQLAlchemy transport polls once a second and cannot be tuned (it hands every
-# transport option to create_engine), so the relay polls itself: a cheap local SELECT.
+# The relay polls the queue itself (get_nowait, then its server's own sleep): a cheap local
+# SELECT.
 RELAY_POLL_SECONDS = 0.05
 # The reader touches its heartbeat this often; emitters take one older than RELAY_LIVE_SECONDS
 # for no reader at all, and re-read a live one at most once per HEARTBEAT_RECHECK_SECONDS.

@@ -15,6 +15,7 @@ from celery import Celery, Task
 from celery.signals import worker_process_init, worker_ready
 from flask import Flask, current_app
 
+from todoscale import localqueue  # noqa: F401  (the `sqla` scheme's transport, polled often)
 from todoscale.config import broker_url
 from todoscale.ops.metrics import start_process
 from todoscale.signals import job_queued
@@ -47,8 +48,6 @@ def init_app(app: Flask) -> Celery:
 
 def celery_settings(config: Any, instance_path: str) -> dict[str, Any]:
     """Celery's settings, derived from the app's: reliable delivery over throughput."""
-    # The local SQLite queue is polled once a second (kombu's default; its SQLAlchemy
-    # transport hands every transport option to create_engine, so it cannot be tuned).
     broker = broker_url(config, instance_path)
     return {
         "broker_url": broker,

@@ -150,8 +150,8 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaled]:
             }
         )
         began = time.monotonic()
-        local.up(plan, timeout=180)  # it migrates the database first
         try:
+            local.up(plan, timeout=180)  # it migrates the database first; down even if cut
             tokens = seed_tokens(app, "scaled")
             print(f"scaled-out set-up: cluster up and 200 users seeded in "
                   f"{time.monotonic() - began:.1f}s")  # fmt: skip

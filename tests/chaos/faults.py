@@ -1,10 +1,12 @@
 """Faults timed against the load driver's steps: a script of actions (stop Redis, start it
 again, ...) that begins when the driver starts a step, each action's end recorded on the
 system-wide monotonic clock the driver's timeline is measured on; and the driver's run that
-the faults of a module share (its capacity search, then steps at half of that capacity)."""
+the faults of a module share (its capacity search, then steps at half of that capacity);
+and a gunicorn master's workers, watched as one is killed and the master forks another."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -111,3 +113,47 @@ def longest(entries: list[tuple[float, float, bool, int]]) -> float:
 def p99(entries: list[tuple[float, float, bool, int]]) -> float:
     """The 99th percentile of a timeline's latencies, in seconds."""
     return percentile([end - began for began, end, _ok, _status in entries], 0.99)
+
+
+def workers(master: int) -> set[int]:
+    """The pids of a gunicorn master's workers (its children)."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except FileNotFoundError:
+        return set()
+    return {int(pid) for pid in children}
+
+
+def heartbeats(pid: int) -> dict[int, float]:
+    """The gunicorn heartbeat files (unlinked `wgunicorn-*`) the process holds: inode ->
+    modification time. A worker inherits its elder siblings' from the master, besides its
+    own."""
+    found = {}
+    folder = Path(f"/proc/{pid}/fd")
+    try:
+        for fd in folder.iterdir():
+            if "wgunicorn-" in os.readlink(fd):
+                stat = os.stat(fd)
+                found[stat.st_ino] = stat.st_mtime
+    except OSError:
+        pass  # it went away meanwhile
+    return found
+
+
+def serving(pid: int, siblings: set[int]) -> bool:
+    """Whether a new worker has entered its serving loop: it stamps its own heartbeat file
+    (the one no elder sibling holds) with a monotonic time on every turn of that loop, the
+    first after its app is loaded; until then the file bears the wall time it was made at."""
+    elder = set().union(*(heartbeats(sibling) for sibling in siblings))
+    own = [mtime for inode, mtime in heartbeats(pid).items() if inode not in elder]
+    return len(own) == 1 and own[0] < time.monotonic() + 60
+
+
+def respawn(master: int, killed: int, others: set[int], timeout: float = 15) -> float | None:
+    """Seconds until the master has a new worker that serves, or None."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if any(serving(pid, others) for pid in workers(master) - others - {killed}):
+            return time.monotonic() - began
+        time.sleep(0.01)
+    return None

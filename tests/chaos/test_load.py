@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 
 from tests.chaos.conftest import ApiServer
+from tests.chaos.faults import respawn, workers
 from tests.chaos.figures import bounded, report, scale
 from tests.chaos.load import Step, audit, drive, search_capacity, seed_tokens, totals
 
@@ -148,49 +149,6 @@ def test_overload_at_twice_capacity_refuses_honestly_and_recovers(mixed: Mixed) 
     assert lost == 0 and partial == 0  # the recovery's time is the figure's, as p99s are
 
 
-def _workers(master: int) -> set[int]:
-    try:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    except FileNotFoundError:
-        return set()
-    return {int(pid) for pid in children}
-
-
-def _heartbeats(pid: int) -> dict[int, float]:
-    """The gunicorn heartbeat files (unlinked `wgunicorn-*`) the process holds: inode ->
-    modification time. A worker inherits its elder siblings' from the master, besides its
-    own."""
-    found = {}
-    folder = Path(f"/proc/{pid}/fd")
-    try:
-        for fd in folder.iterdir():
-            if "wgunicorn-" in os.readlink(fd):
-                stat = os.stat(fd)
-                found[stat.st_ino] = stat.st_mtime
-    except OSError:
-        pass  # it went away meanwhile
-    return found
-
-
-def _serving(pid: int, siblings: set[int]) -> bool:
-    """Whether a new worker has entered its serving loop: it stamps its own heartbeat file
-    (the one no elder sibling holds) with a monotonic time on every turn of that loop, the
-    first after its app is loaded; until then the file bears the wall time it was made at."""
-    elder = set().union(*(_heartbeats(sibling) for sibling in siblings))
-    own = [mtime for inode, mtime in _heartbeats(pid).items() if inode not in elder]
-    return len(own) == 1 and own[0] < time.monotonic() + 60
-
-
-def _respawn(master: int, killed: int, others: set[int], timeout: float = 15) -> float | None:
-    """Seconds until the master has a new worker that serves, or None."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        if any(_serving(pid, others) for pid in _workers(master) - others - {killed}):
-            return time.monotonic() - began
-        time.sleep(0.01)
-    return None
-
-
 def _killer(master: int, every: float, kills: int, out: list[float | None], folder: Path) -> None:
     """Once the driver's users are warm, SIGKILL the eldest web worker every `every` s,
     `kills` times, timing each respawn; then end the driver's step (its stop file)."""
@@ -202,10 +160,10 @@ def _killer(master: int, every: float, kills: int, out: list[float | None], fold
             time.sleep(0.05)
         for _ in range(kills):
             time.sleep(every)
-            workers = _workers(master)
-            victim = min(workers)
+            alive = workers(master)
+            victim = min(alive)
             os.kill(victim, signal.SIGKILL)
-            out.append(_respawn(master, victim, workers - {victim}))
+            out.append(respawn(master, victim, alive - {victim}))
         time.sleep(every / 2)  # the requests after the last kill count too
     finally:
         (folder / "stop").touch()
@@ -236,7 +194,7 @@ def test_web_worker_sigkilled_under_load(
         finally:
             killer.join(timeout=60)
     finally:
-        assert len(_workers(server.proc.pid)) == 2, "the server did not get its workers back"
+        assert len(workers(server.proc.pid)) == 2, "the server did not get its workers back"
     run = totals(result)
     failed = run["failed"]
     lost, partial, acked = audit(app, result["todos"])

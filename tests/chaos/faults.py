@@ -157,3 +157,14 @@ def respawn(master: int, killed: int, others: set[int], timeout: float = 15) -> 
             return time.monotonic() - began
         time.sleep(0.01)
     return None
+
+
+def first_answer(entries: list[Any], since: float, wanted: range) -> float | None:
+    """Seconds from `since` to the first answer after it whose status is in `wanted`."""
+    ends = [end for _began, end, _ok, status in entries if end >= since and status in wanted]
+    return min(ends) - since if ends else None
+
+
+def seconds_or_never(value: float | None) -> str:
+    """A figure's duration: `1.23s`, or `never`."""
+    return "never" if value is None else f"{value:.2f}s"

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
 
 from tests.chaos.conftest import LIMITS, start_server
-from tests.chaos.faults import HALF, Action, Script, count, run_with_faults, step
+from tests.chaos.faults import (
+    HALF,
+    Action,
+    Script,
+    count,
+    first_answer,
+    run_with_faults,
+    seconds_or_never,
+    step,
+)
 from tests.chaos.figures import bounded, database_kind, report
 from tests.chaos.load import audit, seed_tokens, totals
 from tests.chaos.postgres import Cluster, binaries
@@ -59,16 +67,6 @@ def cluster_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clus
         cluster.destroy()
 
 
-def _first(entries: list[Any], since: float, wanted: range) -> float | None:
-    """Seconds from `since` to the first answer after it whose status is in `wanted`."""
-    ends = [end for _began, end, _ok, status in entries if end >= since and status in wanted]
-    return min(ends) - since if ends else None
-
-
-def _seconds(value: float | None) -> str:
-    return "never" if value is None else f"{value:.2f}s"
-
-
 def test_postgresql_stopped_is_503_then_back(
     cluster_app: tuple[Cluster, Flask], tmp_path: Path
 ) -> None:
@@ -92,8 +90,8 @@ def test_postgresql_stopped_is_503_then_back(
     stopped, after = step(result, "stopped"), step(result, "after")
     entries = stopped["timeline"] + after["timeline"]
     down, back = script.at("step", result), script.at("start", result)
-    refused = _first(entries, down, range(503, 504))
-    again = _first(entries, back, range(200, 300))
+    refused = first_answer(entries, down, range(503, 504))
+    again = first_answer(entries, back, range(200, 300))
     lost, partial, acknowledged = audit(app, result["todos"])
     run = totals(result)
     errors_500, failures = run["errors_500"], {**stopped["failures"], **after["failures"]}
@@ -103,7 +101,7 @@ def test_postgresql_stopped_is_503_then_back(
     )  # fmt: skip
     report(
         "postgresql-stopped",
-        f"first_503_problem_{_seconds(refused)}_after_the_stop,first_2xx_{_seconds(again)}"
+        f"first_503_problem_{seconds_or_never(refused)}_after_the_stop,first_2xx_{seconds_or_never(again)}"
         f"_after_it_was_back,{errors_500}_x_500,{count([stopped, after], '503')}_x_503,"
         f"{sum(failures.values())}_failed{failures or ''},"
         f"{lost}_lost_of_{acknowledged}_acknowledged,{partial}_partial"

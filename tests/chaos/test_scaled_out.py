@@ -33,9 +33,11 @@ from tests.chaos.faults import (
     Action,
     Script,
     count,
+    first_answer,
     p99,
     respawn,
     run_with_faults,
+    seconds_or_never,
     step,
     workers,
 )
@@ -200,16 +202,6 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaled]:
         cluster.destroy()
 
 
-def _first(entries: list[Any], since: float, wanted: range) -> float | None:
-    """Seconds from `since` to the first answer after it whose status is in `wanted`."""
-    ends = [end for _began, end, _ok, status in entries if end >= since and status in wanted]
-    return min(ends) - since if ends else None
-
-
-def _seconds(value: float | None) -> str:
-    return "never" if value is None else f"{value:.2f}s"
-
-
 def test_web_worker_sigkilled_every_10s_behind_nginx(scaled: Scaled) -> None:
     kills, respawns = step(scaled.result, "kills"), scaled.respawns
     failed, partial, lost = kills["failed"], scaled.partial, scaled.lost
@@ -221,7 +213,7 @@ def test_web_worker_sigkilled_every_10s_behind_nginx(scaled: Scaled) -> None:
     report(
         "web-worker-sigkill-scaled-out",
         f"{failed}_failed_in_{len(respawns)}_kills({kills['failures']}),"
-        f"respawn_max_{_seconds(slowest)},{partial}_partial,"
+        f"respawn_max_{seconds_or_never(slowest)},{partial}_partial,"
         f"{lost}_lost_of_{scaled.acknowledged}_acknowledged"
         f"_at_{kills['rate']:.0f}_req/s(0.5x)_every_{EVERY}s_via_nginx",
         "<=1_failed_per_kill,respawn<=5s,0_partial_writes",
@@ -290,8 +282,8 @@ def test_postgresql_stopped_behind_nginx(scaled: Scaled) -> None:
     stopped, after = step(result, "stopped"), step(result, "after")
     entries = stopped["timeline"] + after["timeline"]
     down, back = scaled.stopped.at("step", result), scaled.stopped.at("start", result)
-    refused = _first(entries, down, range(503, 504))
-    again = _first(entries, back, range(200, 300))
+    refused = first_answer(entries, down, range(503, 504))
+    again = first_answer(entries, back, range(200, 300))
     errors_500 = count([stopped, after], "500")
     failures = {**stopped["failures"], **after["failures"]}
     lost = scaled.lost
@@ -301,7 +293,7 @@ def test_postgresql_stopped_behind_nginx(scaled: Scaled) -> None:
     )  # fmt: skip
     report(
         "postgresql-stopped-scaled-out",
-        f"first_503_problem_{_seconds(refused)}_after_the_stop,first_2xx_{_seconds(again)}"
+        f"first_503_problem_{seconds_or_never(refused)}_after_the_stop,first_2xx_{seconds_or_never(again)}"
         f"_after_it_was_back,{errors_500}_x_500,{count([stopped, after], '503')}_x_503,"
         f"{sum(failures.values())}_failed{failures or ''},"
         f"{lost}_lost_of_{scaled.acknowledged}_acknowledged,{scaled.partial}_partial"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.chaos.figures import scale
+from tests.chaos.figures import report, scale
 from tests.chaos.load import Step, drive, percentile
 
 HALF = 0.5  # the faults run at half of the measured capacity (issue 13)
@@ -168,3 +168,31 @@ def first_answer(entries: list[Any], since: float, wanted: range) -> float | Non
 def seconds_or_never(value: float | None) -> str:
     """A figure's duration: `1.23s`, or `never`."""
     return "never" if value is None else f"{value:.2f}s"
+
+
+def during(entries: list[Any], start: float, end: float) -> list[Any]:
+    """The requests of a timeline that began while a fault lasted."""
+    return [entry for entry in entries if start <= entry[0] < end]
+
+
+def report_redis_refused(
+    fault: str, result: dict[str, Any], script: Script, lost: int, acknowledged: int
+) -> tuple[dict[str, Any], list[Any], int]:
+    """Print the Redis-refused figure of a run; hand back its step, the requests sent while
+    Redis was down and the step's 500s, for the test's own assertions."""
+    before, refused = step(result, "before"), step(result, "refused")
+    down, up = script.at("down", result), script.at("up", result)
+    sent = during(refused["timeline"], down, up)
+    errors_500 = count([refused], "500")
+    growth = (refused["p99_read"] - before["p99_read"]) * 1000
+    report(
+        fault,
+        f"{errors_500}_x_500,{refused['failed']}_failed,{refused['refusals']}_refusals,"
+        f"p99_read_{before['p99_read'] * 1000:.0f}ms_before,{refused['p99_read'] * 1000:.0f}ms"
+        f"_down_and_back({growth:+.0f}ms),p99_{p99(sent) * 1000:.0f}ms_while_down,"
+        f"{lost}_lost_of_{acknowledged}_acknowledged,no_jobs_in_the_load"
+        f"_at_{refused['rate']:.0f}_req/s(0.5x)_down_{up - down:.1f}s",
+        "0_x_500,p99_read_grows<=50ms,0_lost_acknowledged",
+        held=not errors_500 and growth <= 50 and not lost,
+    )
+    return refused, sent, errors_500

@@ -14,7 +14,18 @@ import pytest
 from flask import Flask
 
 from tests.chaos.conftest import LIMITS, start_server
-from tests.chaos.faults import HALF, Action, Script, count, longest, p99, run_with_faults, step
+from tests.chaos.faults import (
+    HALF,
+    Action,
+    Script,
+    count,
+    during,
+    longest,
+    p99,
+    report_redis_refused,
+    run_with_faults,
+    step,
+)
 from tests.chaos.figures import bounded, database_kind, report, scale
 from tests.chaos.load import audit, seed_tokens, totals
 from tests.conftest import RedisServer
@@ -79,30 +90,12 @@ def redis_run(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         redis.stop()
 
 
-def _faulty(entries: list[Any], start: float, end: float) -> list[Any]:
-    """The requests of a timeline that began while the fault lasted."""
-    return [entry for entry in entries if start <= entry[0] < end]
-
-
 def test_redis_refused_costs_reads_no_more_than_50ms(redis_run: Run) -> None:
-    result = redis_run.result
-    before, refused = step(result, "before"), step(result, "refused")
-    down, up = redis_run.refused.at("down", result), redis_run.refused.at("up", result)
-    during = _faulty(refused["timeline"], down, up)
-    errors_500 = count([refused], "500")
-    growth = (refused["p99_read"] - before["p99_read"]) * 1000
-    lost = redis_run.lost
-    report(
-        "redis-refused",
-        f"{errors_500}_x_500,{refused['failed']}_failed,{refused['refusals']}_refusals,"
-        f"p99_read_{before['p99_read'] * 1000:.0f}ms_before,{refused['p99_read'] * 1000:.0f}ms"
-        f"_down_and_back({growth:+.0f}ms),p99_{p99(during) * 1000:.0f}ms_while_down,"
-        f"{lost}_lost_of_{redis_run.acknowledged}_acknowledged,no_jobs_in_the_load"
-        f"_at_{refused['rate']:.0f}_req/s(0.5x)_down_{up - down:.1f}s",
-        "0_x_500,p99_read_grows<=50ms,0_lost_acknowledged",
-        held=not errors_500 and growth <= 50 and not lost,
+    result, lost = redis_run.result, redis_run.lost
+    refused, sent, errors_500 = report_redis_refused(
+        "redis-refused", result, redis_run.refused, lost, redis_run.acknowledged
     )
-    assert len(during) > 0, "no request was sent while Redis was down"
+    assert len(sent) > 0, "no request was sent while Redis was down"
     assert errors_500 == 0 and totals(result)["errors_500"] == 0, refused["failures"]
     assert not refused["failures"], (refused["failures"], result["oddities"])
     assert lost == 0 and redis_run.partial == 0
@@ -113,20 +106,20 @@ def test_redis_hung_holds_no_request_past_its_socket_timeouts(redis_run: Run) ->
     result = redis_run.result
     hung = step(result, "hung")
     down, up = redis_run.hung.at("down", result), redis_run.hung.at("up", result)
-    during = _faulty(hung["timeline"], down, up)
-    errors_500, slowest = count([hung], "500"), longest(during)
+    sent = during(hung["timeline"], down, up)
+    errors_500, slowest = count([hung], "500"), longest(sent)
     lost = redis_run.lost
     report(
         "redis-hung",
         f"{errors_500}_x_500,{hung['failed']}_failed,{hung['refusals']}_refusals,"
-        f"p99_{p99(during) * 1000:.0f}ms_while_hung(longest_{slowest * 1000:.0f}ms),"
+        f"p99_{p99(sent) * 1000:.0f}ms_while_hung(longest_{slowest * 1000:.0f}ms),"
         f"p99_{hung['p99'] * 1000:.0f}ms_hung_and_back,"
         f"{lost}_lost_of_{redis_run.acknowledged}_acknowledged,no_jobs_in_the_load"
         f"_at_{hung['rate']:.0f}_req/s(0.5x)_hung_{up - down:.1f}s",
         "0_x_500,p99<=1s,0_lost_acknowledged",
-        held=not errors_500 and p99(during) <= 1 and not lost,
+        held=not errors_500 and p99(sent) <= 1 and not lost,
     )
-    assert len(during) > 0, "no request was sent while Redis hung"
+    assert len(sent) > 0, "no request was sent while Redis hung"
     assert errors_500 == 0, hung["failures"]
     assert not hung["failures"], (hung["failures"], result["oddities"])
     assert lost == 0 and redis_run.partial == 0

@@ -35,6 +35,7 @@ from tests.chaos.faults import (
     count,
     first_answer,
     p99,
+    report_redis_refused,
     respawn,
     run_with_faults,
     seconds_or_never,
@@ -254,24 +255,11 @@ def test_an_instance_killed_and_restarted_behind_nginx(scaled: Scaled) -> None:
 
 
 def test_redis_refused_behind_nginx(scaled: Scaled) -> None:
-    result = scaled.result
-    before, refused = step(result, "before"), step(result, "refused")
-    down, up = scaled.refused.at("down", result), scaled.refused.at("up", result)
-    during = [entry for entry in refused["timeline"] if down <= entry[0] < up]
-    errors_500 = count([refused], "500")
-    growth = (refused["p99_read"] - before["p99_read"]) * 1000
-    lost = scaled.lost
-    report(
-        "redis-refused-scaled-out",
-        f"{errors_500}_x_500,{refused['failed']}_failed,{refused['refusals']}_refusals,"
-        f"p99_read_{before['p99_read'] * 1000:.0f}ms_before,{refused['p99_read'] * 1000:.0f}ms"
-        f"_down_and_back({growth:+.0f}ms),p99_{p99(during) * 1000:.0f}ms_while_down,"
-        f"{lost}_lost_of_{scaled.acknowledged}_acknowledged,no_jobs_in_the_load"
-        f"_at_{refused['rate']:.0f}_req/s(0.5x)_down_{up - down:.1f}s",
-        "0_x_500,p99_read_grows<=50ms,0_lost_acknowledged",
-        held=not errors_500 and growth <= 50 and not lost,
+    result, lost = scaled.result, scaled.lost
+    refused, sent, errors_500 = report_redis_refused(
+        "redis-refused-scaled-out", result, scaled.refused, lost, scaled.acknowledged
     )
-    assert len(during) > 0, "no request was sent while Redis was down"
+    assert len(sent) > 0, "no request was sent while Redis was down"
     assert errors_500 == 0, refused["failures"]
     assert not refused["failures"], (refused["failures"], result["oddities"])
     assert lost == 0 and scaled.partial == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from prometheus_client import REGISTRY
 
@@ -94,3 +95,32 @@ def test_with_observe_off_requests_pass_unmeasured(make_app):
     )
     assert after == before
     assert metrics.of(app).recorder.peek() == ({}, [])  # no per-route statistics either
+
+
+def test_a_request_never_waits_for_the_layers_lock_and_is_counted_once_it_is_free(client, alice):
+    # Another thread holding the lock when the GIL moves on made every thread wait behind it
+    # (a lock convoy: 15-25 us a request with 4 threads instead of 3); a request that finds
+    # the lock taken now leaves its record for the next holder or the control thread.
+    todo = alice.add_todo()
+    labels = {"endpoint": "/api/v1/todos/<todo_id>", "method": "GET", "status": "200"}
+    before = _value(DURATION, **labels)
+    metrics = client.application.extensions["todoscale.metrics"]
+    answered = threading.Event()
+
+    def read() -> None:
+        assert alice.get(f"/api/v1/todos/{todo['id']}").status_code == 200
+        answered.set()
+
+    with metrics.lock:  # as a thread of the same worker would, at the wrong moment
+        reader = threading.Thread(target=read)
+        reader.start()
+        assert answered.wait(10), "the request waited for the layer's lock"
+        assert _value(DURATION, **labels) == before  # queued, not written yet
+    reader.join()
+
+    metrics.ledger.flush()  # what the control thread does each second
+
+    assert _value(DURATION, **labels) == before + 1
+    rows, _slow = metrics.recorder.peek()
+    assert rows[("/api/v1/todos/<todo_id>", "GET")][0] >= 1
+    assert _value("todoscale_http_requests_in_flight") == 0

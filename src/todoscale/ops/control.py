@@ -6,7 +6,8 @@ daemon thread that reads those files once a second, so a request's only cost whi
 is armed is reading one attribute (`Controls.order is None`). A process that serves a
 request of the armed endpoint claims one of the N slots under a file lock, so exactly N
 requests are profiled, whichever processes serve them; the order is gone after N, or when
-it expires. The same thread writes this process's statistics once a minute (`stats`), and
+it expires. The same thread writes what the request layer left queued (`metrics.Ledger`)
+each second, this process's statistics once a minute (`stats`), and
 folds the files of its group's dead workers into the archives (`groups.fold_dead`): first
 thing at a process's start (a replacement worker sweeps its predecessors there, not on its
 first request), then each second.
@@ -25,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from todoscale.ops import groups, leaks, stats
 
@@ -123,6 +124,13 @@ def claim(root: Path, endpoint: str) -> Order | None:
         return order
 
 
+class Flushes(Protocol):
+    """What the control thread empties each second (the request layer's `Ledger`)."""
+
+    def flush(self) -> None:
+        """Write what waits."""
+
+
 class Controls:
     """This process's view of the orders, refreshed by its control thread."""
 
@@ -135,6 +143,7 @@ class Controls:
         self._pid = 0
         self._lock = threading.Lock()
         self.group: Path | None = None
+        self.ledger: Flushes | None = None
         self._swept = False
 
     def start(self, service: str | None = None, group: Path | None = None) -> None:
@@ -177,6 +186,9 @@ class Controls:
                 logger.exception("the janitor could not fold dead workers' files")
             time.sleep(POLL_SECONDS)
             try:
+                ledger = self.ledger
+                if ledger is not None:
+                    ledger.flush()
                 self.poll()
                 if time.monotonic() >= next_write:
                     next_write += WRITE_SECONDS

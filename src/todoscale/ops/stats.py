@@ -62,8 +62,8 @@ class SlowRequest:
 
 class Recorder:
     """This process's table of the current minute and its slowest requests. `add` runs under
-    `lock`, held by the caller: the request layer adds a request's metrics under the same
-    one, so a request pays for one lock at its end."""
+    `lock`, held by the caller: the request layer writes a request's values under the same
+    one (`metrics.Ledger`), so a request takes one lock at its end."""
 
     def __init__(self, lock: threading.Lock | None = None) -> None:
         self.lock = lock or threading.Lock()
@@ -79,9 +79,8 @@ class Recorder:
         seconds: float,
         sql: int,
         sql_seconds: float,
-    ) -> bool:
-        """Count one request (hold `lock`); True when it is among the slowest kept (then call
-        `keep_slow`)."""
+    ) -> None:
+        """Count one request (hold `lock`)."""
         micros = seconds * 1e6
         # Bucket b holds up to 1.1**(b+1) microseconds (inline: this runs at every request).
         bucket = int(_log(micros) / _LOG_BASE) if micros > 1 else 0
@@ -98,16 +97,24 @@ class Recorder:
         row[SQL_SECONDS] += sql_seconds
         buckets = row[BUCKETS]
         buckets[bucket] = buckets.get(bucket, 0) + 1
-        return len(self._slow) < SLOWEST_KEPT or seconds > self._slow[0].seconds
+
+    def may_keep(self, seconds: float) -> bool:
+        """Whether a request that took `seconds` may be among the slowest kept (then hand it
+        to `keep_slow`, which decides under the lock). Read without the lock: a wrong guess
+        costs a `keep_slow` call, or misses a request as slow as the slowest kept."""
+        slow = self._slow
+        try:
+            return len(slow) < SLOWEST_KEPT or seconds > slow[0].seconds
+        except IndexError:  # taken (emptied) by the control thread meanwhile
+            return True
 
     def keep_slow(self, request: SlowRequest) -> None:
-        """Remember one of the slowest requests of this minute."""
+        """Remember one of the slowest requests of this minute (hold `lock`)."""
         request.seq = next(self._seq)
-        with self.lock:
-            if len(self._slow) < SLOWEST_KEPT:
-                heapq.heappush(self._slow, request)
-            elif request.seconds > self._slow[0].seconds:
-                heapq.heapreplace(self._slow, request)
+        if len(self._slow) < SLOWEST_KEPT:
+            heapq.heappush(self._slow, request)
+        elif request.seconds > self._slow[0].seconds:
+            heapq.heapreplace(self._slow, request)
 
     def take(self) -> tuple[float, dict[tuple[str, str], list[Any]], list[SlowRequest]]:
         """Hand over the minute so far and start a new one."""

@@ -46,8 +46,9 @@ def _name_and_help(metric: object) -> tuple[str, str]:
 
 class FileValues:
     """The layer's series of this process (request histogram, SQL counters, in-flight), in
-    three files of its own in `folder`; `lock` serializes every write (`finished` runs with
-    it held by the caller, who adds the request's statistics under it too)."""
+    three files of its own in `folder`; `lock` serializes every write (`started` and
+    `finished` run with it held by the caller, who adds the request's statistics under it
+    too: `metrics.Ledger`)."""
 
     def __init__(self, folder: Path, pid: int, lock: threading.Lock | None = None) -> None:
         self.lock = lock or threading.Lock()
@@ -60,9 +61,8 @@ class FileValues:
         self._sql: dict[str, tuple[int, int]] = {}
 
     def started(self) -> None:
-        """One more request in flight."""
-        with self.lock:
-            self.gauge.values[self._in_flight] += 1.0
+        """One more request in flight (hold `lock`)."""
+        self.gauge.values[self._in_flight] += 1.0
 
     def finished(
         self,

@@ -149,9 +149,10 @@ def compact(folder: Path) -> int:
         return 0
     with claimed(folder) as mine:
         if not mine:
-            for path in _files_of(folder, dead):
-                if path.name.startswith("gauge_"):
-                    path.unlink(missing_ok=True)
+            for name in os.listdir(folder):
+                if name.startswith("gauge_") and _pid_in(name) in dead:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(folder, name))
             return 0
         retire(folder, *sorted(dead))
     return len(dead)

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from todoscale.bench import ladder, load, report, rungs
+from todoscale.config import Settings
 
 EXTRA = "pip install 'todoscale[bench]'"
 
@@ -64,8 +65,10 @@ def _in_process(quick: bool) -> dict[str, Any]:
     """The always-on layer's CPU per request and the scrape behind 100 restarts, each measured
     in a process of its own (multiprocess mode is chosen before prometheus_client loads)."""
     figures = {}
+    # As many threads as each granian worker of `todoscale serve` runs the app in.
+    threads = str(Settings.model_fields["BLOCKING_THREADS"].default)
     for name, args in (
-        ("layer", ["--rounds", "3" if quick else "7"]),
+        ("layer", ["--rounds", "3" if quick else "7", "--threads", threads]),
         ("scrape", ["--runs", "3" if quick else "9"]),
     ):
         argv = [sys.executable, "-m", f"todoscale.bench.{name}", *args]

@@ -20,10 +20,10 @@ from todoscale.lean import import_socketio_without_clients
 
 import_socketio_without_clients()  # before the app imports it: a worker opens no client
 
-from todoscale.app import create_app  # noqa: E402
+from todoscale.core import create_worker_app  # noqa: E402  (no web blueprint: core.py)
 
 try:
-    flask_app = create_app(migrations=False)
+    flask_app = create_worker_app()
 except ConfigurationError as exc:
     sys.exit(f"todoscale: {exc}")
 celery = flask_app.extensions["celery"]

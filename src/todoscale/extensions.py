@@ -1,9 +1,9 @@
 """Flask extensions, created unbound; `create_app()` binds them. A leaf: imports nothing of ours.
 
 Those only the pages and responses use (CSRF, translations, compression) are in
-`web_extensions`: the Celery worker imports this module and not those libraries."""
+`web_extensions`, Flask-SocketIO's in `realtime.serving`: every process imports this module,
+and only the processes that use those libraries import them."""
 
-from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -25,5 +25,3 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-# Socket.IO; `todoscale.realtime` binds it in processes that serve `/socket.io/`.
-socketio = SocketIO()

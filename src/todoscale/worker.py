@@ -17,10 +17,15 @@ if "worker" in sys.argv and groups.current_group() is None:
         sys.exit(f"todoscale: {exc}")  # which setting to fix, not a traceback
 
 from todoscale.lean import import_socketio_without_clients
+from todoscale.realtime import uses_socketio
 
-import_socketio_without_clients()  # before the app imports it: a worker opens no client
+try:
+    if uses_socketio(load_config()):  # the relay's emitters never import it (realtime)
+        import_socketio_without_clients()  # before the app imports it: a worker opens no client
+except ConfigurationError as exc:
+    sys.exit(f"todoscale: {exc}")
 
-from todoscale.core import create_worker_app  # noqa: E402  (no web blueprint: core.py)
+from todoscale.core import create_worker_app
 
 try:
     flask_app = create_worker_app()

@@ -26,8 +26,9 @@ from flask_socketio import SocketIOTestClient
 from tests.chaos.figures import database_kind, report, scale
 from tests.conftest import serving
 from tests.web.conftest import WebUser, csrf_token
-from todoscale.extensions import db, socketio
+from todoscale.extensions import db
 from todoscale.models import ApiToken, Notification, User
+from todoscale.realtime.serving import socketio
 from todoscale.services import jobs, lists, todos
 from todoscale.services.accounts import issue_token
 

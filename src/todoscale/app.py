@@ -7,26 +7,22 @@ from typing import Any
 
 from flask import Flask
 
-from todoscale import admin, api, auth, cache, errors, mail, realtime, tasks, web
-from todoscale.config import broker_url, ensure_secret_key, instance_folder, load_config
+from todoscale import admin, auth, errors, web
+from todoscale.api import routes as api
+from todoscale.core import configured_app, init_jobs
 from todoscale.extensions import db
-from todoscale.instance import keep_private, prepare_instance
-from todoscale.models import crypto, engine
 from todoscale.ops import (
     compression,
     exposition,
     health,
     http,
     limits,
-    logs,
     metrics,
     profiling,
     ready,
     static,
     tracing,
 )
-from todoscale.ops.json import OrjsonProvider
-from todoscale.services import audit
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -34,27 +30,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def create_app(overrides: dict[str, Any] | None = None, *, migrations: bool = True) -> Flask:
     """Build the app: configuration, then extensions, blueprints and error handlers.
 
-    A server's app (`migrations=False`: `todoscale.wsgi`, `todoscale.worker`) goes without
+    A server's app (`migrations=False`: `todoscale.wsgi`; the worker's is `core`'s) goes without
     Flask-Migrate, which imports Alembic, Mako and Pygments: 11.6 MiB in every process
     (measured), for commands a server never runs (`todoscale serve` migrates before it
     starts the server)."""
-    values = load_config(env_name=(overrides or {}).get("ENV_NAME"))
-    values.update(overrides or {})
-    instance_path = instance_folder(values)
-    prepare_instance(instance_path)  # 0700: its keys, database and queue are the owner's
-
-    app = Flask("todoscale", instance_path=instance_path)
-    app.json = OrjsonProvider(app)
-    app.config.update(values)
-    app.config["SECRET_KEY"] = ensure_secret_key(values, instance_path)
-    app.config["SQLALCHEMY_DATABASE_URI"] = engine.database_url(values, instance_path)
-    keep_private(app.config["SQLALCHEMY_DATABASE_URI"], broker_url(values, instance_path))
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine.engine_options(app.config)
-    logs.init_app(app)
-
-    engine.init_app(app)
-    crypto.init_app(app)
-    cache.init_app(app)
+    app = configured_app(overrides)
     if migrations:
         from flask_migrate import Migrate  # here: see the docstring
 
@@ -67,10 +47,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, migrations: bool = Tr
     compression.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
-    app.extensions["mailer"] = mail.from_config(app.config)  # None without SMTP_URL
-    audit.connect_receivers()
-    tasks.init_app(app)
-    realtime.init_app(app)
+    init_jobs(app)  # the mailer, the audit log, Celery, live updates
 
     profiling.init_app(app)
     app.register_blueprint(health.bp)

@@ -1,10 +1,10 @@
-"""Flask extensions, created unbound; `create_app()` binds them. A leaf: imports nothing of ours."""
+"""Flask extensions, created unbound; `create_app()` binds them. A leaf: imports nothing of ours.
 
-from flask_babel import Babel
-from flask_compress import Compress
-from flask_socketio import SocketIO
+Those only the pages and responses use (CSRF, translations, compression) are in
+`web_extensions`, Flask-SocketIO's in `realtime.serving`: every process imports this module,
+and only the processes that use those libraries import them."""
+
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -25,8 +25,3 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-babel = Babel()
-csrf = CSRFProtect()
-compress = Compress()
-# Socket.IO; `todoscale.realtime` binds it in processes that serve `/socket.io/`.
-socketio = SocketIO()

@@ -37,10 +37,13 @@ def import_app_modules() -> None:
     """Import the app's modules (not the app) and move every object so far out of the
     collector's reach, in a server's main process, before it forks its workers (granian's
     here, gunicorn's master in deploy/gunicorn.conf.py), python-socketio without its
-    clients' libraries (todoscale.lean)."""
+    clients' libraries (todoscale.lean) where the app uses it (realtime.uses_socketio)."""
+    from todoscale.config import load_config
     from todoscale.lean import import_socketio_without_clients
+    from todoscale.realtime import uses_socketio
 
-    import_socketio_without_clients()
+    if uses_socketio(load_config()):  # the relay's emitters never import it (realtime)
+        import_socketio_without_clients()
     import todoscale.app  # noqa: F401  (its modules; `create_app` is called in each worker)
 
     gc.collect()

@@ -17,13 +17,18 @@ if "worker" in sys.argv and groups.current_group() is None:
         sys.exit(f"todoscale: {exc}")  # which setting to fix, not a traceback
 
 from todoscale.lean import import_socketio_without_clients
-
-import_socketio_without_clients()  # before the app imports it: a worker opens no client
-
-from todoscale.app import create_app  # noqa: E402
+from todoscale.realtime import uses_socketio
 
 try:
-    flask_app = create_app(migrations=False)
+    if uses_socketio(load_config()):  # the relay's emitters never import it (realtime)
+        import_socketio_without_clients()  # before the app imports it: a worker opens no client
+except ConfigurationError as exc:
+    sys.exit(f"todoscale: {exc}")
+
+from todoscale.core import create_worker_app
+
+try:
+    flask_app = create_worker_app()
 except ConfigurationError as exc:
     sys.exit(f"todoscale: {exc}")
 celery = flask_app.extensions["celery"]

@@ -14,7 +14,7 @@ from flask_socketio import SocketIOTestClient
 from tests.conftest import Account, serving
 from tests.web.conftest import WebUser
 from todoscale import realtime
-from todoscale.extensions import socketio
+from todoscale.realtime.serving import socketio
 
 
 @pytest.fixture(scope="module")

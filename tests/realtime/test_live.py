@@ -19,7 +19,7 @@ from todoscale import create_app
 from todoscale.extensions import db
 from todoscale.models import User, utcnow
 from todoscale.realtime.events import NOTIFICATION_FIELDS
-from todoscale.realtime.transport import FailFastRedisManager
+from todoscale.realtime.managers import FailFastRedisManager
 from todoscale.services import jobs, lists, reminders, todos
 
 Connect = Callable[[str, str], LiveClient]

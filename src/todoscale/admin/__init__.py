@@ -8,7 +8,7 @@ from flask_babel import format_datetime
 
 from todoscale.admin import jobs, memory, overview, profiles
 from todoscale.admin.access import require_admin
-from todoscale.extensions import csrf
+from todoscale.web_extensions import csrf
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)  # first: nobody else learns that the console exists

@@ -1,11 +1,5 @@
-"""The JSON API, `/api/v1`: one blueprint per resource, nested under `bp`."""
+"""The JSON API, `/api/v1`: one blueprint per resource, nested under `routes.bp`.
 
-from flask import Blueprint
-
-from todoscale.api import jobs, lists, openapi, todos, tokens, users
-
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-for child in (users.bp, tokens.bp, lists.bp, todos.bp, jobs.bp, openapi.bp):
-    bp.register_blueprint(child)
-
-__all__ = ["bp"]
+The package imports none of them: the Celery worker sends live updates in the API's JSON
+(`schemas`) and imports that module alone, without the routes and their libraries
+(core.create_worker_app)."""

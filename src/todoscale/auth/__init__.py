@@ -13,7 +13,7 @@ from todoscale.auth.locale import (
 )
 from todoscale.auth.sessions import DatabaseSessionInterface, load_user
 from todoscale.auth.views import bp
-from todoscale.extensions import babel, csrf
+from todoscale.web_extensions import babel, csrf
 
 
 def init_app(app: Flask) -> None:

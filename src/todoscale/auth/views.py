@@ -10,9 +10,9 @@ from todoscale.auth.forms import LoginForm, RegisterForm
 from todoscale.auth.redirects import safe_next
 from todoscale.auth.sessions import log_in, log_out
 from todoscale.exceptions import AuthenticationError, ConflictError, ValidationError
-from todoscale.extensions import csrf
 from todoscale.services.accounts import authenticate, find_user, register_user
 from todoscale.services.rules import PASSWORD_MIN
+from todoscale.web_extensions import csrf
 
 bp = Blueprint("auth", __name__)
 bp.before_request(csrf.protect)

@@ -10,7 +10,7 @@ import re
 
 from flask import Flask, Response
 
-from todoscale.extensions import compress
+from todoscale.web_extensions import compress
 
 # Preference order when a client accepts several (Accept-Encoding q-values still win).
 ALGORITHMS = ["zstd", "br", "gzip"]

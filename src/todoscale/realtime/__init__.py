@@ -26,34 +26,34 @@ an expired session closes the connections it had opened, on every process.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import socketio as socketio_lib
 from flask import Flask
-from gevent import monkey
 
-from todoscale.config import ConfigurationError, broker_url, metrics_root
-from todoscale.extensions import socketio
-from todoscale.ops import http
-from todoscale.ops.wsgi import with_headers
-from todoscale.realtime.connection import RELAY_EXTENSION, on_connect, on_disconnect, origin_check
+from todoscale.config import ConfigurationError, broker_url
 from todoscale.realtime.events import EMITTER_EXTENSION, connect_receivers
-from todoscale.realtime.monitor import EXTENSION as MONITOR_EXTENSION
-from todoscale.realtime.monitor import LiveMonitor
-from todoscale.realtime.recheck import RECHECK_EXTENSION, Recheck
+from todoscale.realtime.recheck import RECHECK_EXTENSION
 from todoscale.realtime.transport import (
     DirectEmitter,
     Emitter,
-    RelayConsumer,
     RelayEmitter,
     RelayHeartbeat,
     message_queue_url,
-    queue_manager,
 )
 
+if TYPE_CHECKING:
+    from todoscale.realtime.recheck import Recheck
+
 MODES = ("serve", "emit", "off")
-# Socket.IO's standard path (API.md), as Flask-SocketIO's `path` option spells it.
-SOCKETIO_PATH = "socket.io"
+
+
+def uses_socketio(config: Mapping[str, Any]) -> bool:
+    """Whether an app with these settings imports python-socketio: it serves Socket.IO, or
+    emits through a message queue. An emitter through the relay (the embedded set-up's HTTP
+    workers and Celery worker) never does; its entry point need not import it first."""
+    mode = config["REALTIME"]
+    return mode == "serve" or (mode == "emit" and message_queue_url(config) is not None)
 
 
 def init_app(app: Flask) -> None:
@@ -63,9 +63,15 @@ def init_app(app: Flask) -> None:
         raise ConfigurationError(f"TODOSCALE_REALTIME={mode!r}: use one of {', '.join(MODES)}.")
     url = message_queue_url(app.config)
     emitter: Emitter | None = None
+    # python-socketio (and Flask-SocketIO, Engine.IO: 5 MiB a process) only where it is
+    # used: a serving process, or an emitter on a message queue (`uses_socketio`).
     if mode == "serve":
-        emitter = _serve(app, url)
+        from todoscale.realtime.serving import serve
+
+        emitter = serve(app, url)
     elif mode == "emit" and url:
+        from todoscale.realtime.managers import queue_manager
+
         emitter = DirectEmitter(queue_manager(url, write_only=True))
     elif mode == "emit":
         heartbeat = RelayHeartbeat(app.instance_path)
@@ -80,46 +86,3 @@ def stop(app: Flask, timeout: float = 5.0) -> bool:
     until it exits."""
     recheck: Recheck | None = app.extensions.get(RECHECK_EXTENSION)
     return recheck is None or recheck.stop(timeout)
-
-
-def _serve(app: Flask, url: str | None) -> Emitter:
-    # gevent is installed everywhere, so Engine.IO's auto-detection would pick it even in an
-    # unpatched process: say which, from whether this process was monkey-patched.
-    async_mode = "gevent" if monkey.is_module_patched("socket") else "threading"
-    manager = queue_manager(url, write_only=False) if url else socketio_lib.Manager()
-    # Every option is passed every time: the SocketIO object keeps options across init_app
-    # calls, and a process may build several apps (tests).
-    socketio.init_app(
-        app,
-        async_mode=async_mode,
-        client_manager=manager,
-        # The connect handler reads the web session as auth.sessions opened it.
-        manage_session=False,
-        cors_allowed_origins=origin_check(
-            app.config["SOCKETIO_CORS_ORIGINS"], any_port=bool(app.config["SOCKETIO_PORT"])
-        ),
-        logger=False,
-        engineio_logger=False,
-        path=SOCKETIO_PATH,
-    )
-    # Engine.IO answers its own requests, out of Flask's reach: the security headers of
-    # every other response are added to its answers here.
-    app.wsgi_app = with_headers(  # type: ignore[method-assign,assignment]
-        app.wsgi_app, f"/{SOCKETIO_PATH}/", http.fixed_headers(app.config)
-    )
-    server = socketio.server
-    assert server is not None
-    # Registered on this app's server (init_app made a new one), not kept for later apps.
-    socketio.on_event("connect", on_connect)
-    socketio.on_event("disconnect", on_disconnect)
-    monitor = LiveMonitor(Path(metrics_root(app.config)))
-    app.extensions[MONITOR_EXTENSION] = monitor
-    app.extensions[RECHECK_EXTENSION] = Recheck(app, server)
-    if url is None:
-        app.extensions[RELAY_EXTENSION] = RelayConsumer(
-            broker_url(app.config, app.instance_path),
-            server,
-            RelayHeartbeat(app.instance_path),
-            monitor,
-        )
-    return DirectEmitter(server, monitor)

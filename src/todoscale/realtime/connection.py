@@ -11,17 +11,13 @@ from flask_socketio import join_room
 from socketio.exceptions import ConnectionRefusedError
 
 from todoscale.models import User
+from todoscale.realtime.events import user_room
 from todoscale.realtime.monitor import EXTENSION as MONITOR_EXTENSION
 from todoscale.realtime.recheck import RECHECK_EXTENSION
 from todoscale.services.accounts import user_for_token
 
 # app.extensions key of the serving process's RelayConsumer (embedded set-up only).
 RELAY_EXTENSION = "todoscale.realtime.relay"
-
-
-def user_room(user_id: str) -> str:
-    """The room of every connection of one user."""
-    return f"user:{user_id}"
 
 
 def on_connect(auth: Any = None) -> bool:

@@ -20,7 +20,6 @@ from todoscale.extensions import db
 from todoscale.instruments import SOCKETIO_EMITTED
 from todoscale.models import Job, Todo, TodoList, TodoRow
 from todoscale.ops.tracing import event_span
-from todoscale.realtime.connection import user_room
 from todoscale.services.lists import describe, member_ids
 
 logger = logging.getLogger(__name__)
@@ -39,6 +38,11 @@ NOTIFICATION_FIELDS = (
     "created_at",
     "read_at",
 )
+
+
+def user_room(user_id: str) -> str:
+    """The room of every connection of one user."""
+    return f"user:{user_id}"
 
 
 def send(event: str, data: dict[str, Any], user_ids: Iterable[str]) -> None:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
-import socketio
 from flask import Flask
 
 from todoscale.realtime.monitor import EXTENSION as MONITOR_EXTENSION
 from todoscale.services.accounts import user_for_token
 from todoscale.services.sessions import live_session_tokens
+
+if TYPE_CHECKING:
+    import socketio
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -14,7 +15,6 @@ from typing import Any, NamedTuple, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import ARGON2_VERSION
-from gevent import get_hub, monkey
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -64,7 +64,12 @@ def off_the_loop(function: Callable[..., T], *args: Any) -> T:
     so every other connection is served meanwhile (an argon2 hash held the whole process for
     its 0.3-0.9 s); elsewhere right here (argon2 releases the GIL: other threads run).
     """
-    if monkey.is_module_patched("threading"):
+    # A patched process imported gevent to patch itself: one that did not is not patched,
+    # and need not import gevent (1.5 MiB: the Celery worker, granian's processes).
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        from gevent import get_hub
+
         result: T = get_hub().threadpool.apply(function, args)
         return result
     return function(*args)

@@ -15,7 +15,6 @@ from todoscale.services import reminders
 from todoscale.services.notifications import email_notification
 from todoscale.signals import notifications_created
 from todoscale.tasks import SEND_DUE_REMINDERS
-from todoscale.tasks.emails import reminder_email
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +38,10 @@ def send_reminder_email(notification_id: str) -> bool:
     mailer = current_app.extensions.get("mailer")
     if mailer is None:
         return False
+    # Here: the email's words import Flask-Babel, Babel and the web's time zones, which a
+    # worker without a mailer never needs (core.create_worker_app).
+    from todoscale.tasks.emails import reminder_email
+
     return email_notification(notification_id, mailer, reminder_email)
 
 

@@ -3,9 +3,9 @@ nested under `bp`."""
 
 from flask import Blueprint
 
-from todoscale.extensions import csrf
 from todoscale.web import jobs, lists, notifications, profile, search, todos
 from todoscale.web.zones import zone_label
+from todoscale.web_extensions import csrf
 
 bp = Blueprint("web", __name__)
 bp.before_request(csrf.protect)  # every POST of every page carries the form's CSRF token

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.chaos.figures import report, scale
-from tests.chaos.load import Step, drive, percentile
+from tests.chaos.load import Step, audit, drive, launch, outcome, percentile
 
 HALF = 0.5  # the faults run at half of the measured capacity (issue 13)
 WARMUP = 2.0
+# make test's background load: a fixed modest rate, no capacity search (seconds of it).
+FAST_RATE = 20.0
+BACKGROUND_BOUND = 900.0  # seconds a background load lasts at most, when nobody stops it
 
 
 @dataclass
@@ -68,14 +71,12 @@ def run_with_faults(
     """The capacity search (as tests/chaos/test_load.py's, but from 25/s, as a machine this
     busy can miss 50, after a longer warm-up), then the `then` steps at their factors of that
     capacity, while the scripts wait for their steps; the result."""
-    full = scale() == "full"
     for script in scripts:
         script.start()
     try:
         # 2 s steps bounded: each of the 200 users acts once per 8 s at 25/s, and a 1 s step
         # delivered 82 % of it at a load average of 12 (with p99 315 ms): no capacity found.
-        factor, seconds = (1.25, 5) if full else (2.0, 2)
-        steps = [Step(25 * factor**n, seconds, f"search {25 * factor**n:.0f}/s") for n in range(40)]
+        steps = search_steps()
         # The warm-up (every user's first request at once: seconds on a busy machine) is
         # followed by WARMUP s at the first rate, unmeasured, so that no backlog of it falls
         # into the first 1 s step (it delivered 76 % of 25/s once at load 18: no capacity).
@@ -89,6 +90,110 @@ def run_with_faults(
     for script in scripts:
         assert script.error is None, script.error
     return result
+
+
+def search_steps() -> list[Step]:
+    """The capacity search's steps: from 25/s up by 1.25 x every 5 s (under `make chaos`), or
+    by 2 x every 2 s."""
+    factor, seconds = (1.25, 5) if scale() == "full" else (2.0, 2)
+    return [Step(25 * factor**n, seconds, f"search {25 * factor**n:.0f}/s") for n in range(40)]
+
+
+class Background:
+    """The driver in a process of its own for as long as a fault that is no fixed script
+    lasts: under `make chaos` the capacity search, then its load at HALF of that capacity;
+    in make test a fixed FAST_RATE at once. `start` returns once that load runs (the driver
+    touched its step's file), `stop` ends it (a stop file the driver watches) and hands back
+    the driver's result; its request timeline is on the driver's clock (`at`)."""
+
+    def __init__(self, url: str, tokens: list[str], folder: Path) -> None:
+        self.url, self.tokens, self.folder = url, tokens, folder
+        self.marker, self.stop_file = folder / "load.started", folder / "load.stop"
+        self.proc: Any = None
+        self.result: dict[str, Any] = {}
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Kill the driver, by its id, when the test ended without stopping it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def start(self, timeout: float = 600) -> None:
+        """Start the driver; return once its load at the fault's rate has begun."""
+        load = {"seconds": BACKGROUND_BOUND, "label": "fault", "timeline": True,
+                "started_file": str(self.marker)}  # fmt: skip
+        options: dict[str, Any] = {"stop_file": str(self.stop_file), "warmup": WARMUP}
+        if scale() == "full":
+            steps = search_steps()
+            options.update(search=True, p99_limit=1.0)
+            options["then"] = [
+                {"factor": 0, "seconds": 30, "label": "pause"},  # the search's backlog drained
+                {"factor": HALF, "seconds": 2, "label": "settle"},
+                {"factor": HALF, **load},
+            ]
+        else:
+            steps = [Step(FAST_RATE, **load)]
+        self.proc, _budget = launch(self.url, self.tokens, steps, self.folder, **options)
+        began = time.monotonic()
+        while not self.marker.exists():
+            if self.proc.poll() is not None:
+                found = outcome(self.proc, self.folder)
+                raise AssertionError(f"the driver ended first: capacity {found['capacity']}")
+            assert time.monotonic() - began < timeout, "the driver's load did not begin"
+            time.sleep(0.05)
+
+    def stop(self) -> dict[str, Any]:
+        """End the load (every request in flight answered first); the driver's result."""
+        if self.proc is None:
+            return self.result
+        self.stop_file.touch()
+        try:
+            self.proc.wait(timeout=120)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self.result = outcome(self.proc, self.folder)
+        self.proc = None
+        return self.result
+
+    def at(self, moment: float) -> float:
+        """A time.monotonic() moment in seconds of the driver's timeline."""
+        return moment - float(self.result["clock"])
+
+    def load(self) -> dict[str, Any]:
+        """The step of the fault's load."""
+        return step(self.result, "fault")
+
+    def figure(self, app: Any, until: float | None = None) -> tuple[str, dict[str, Any]]:
+        """The driver's part of a fault's figure line (its rate, its 5xx, socket errors and
+        acknowledged writes lost, audited against `app`'s database), and those counts: of
+        the fault's load and its drain, or of the requests sent before `until` (a moment of
+        time.monotonic()) when given."""
+        fault, drain = self.load(), self.result["drain"]
+        sent = fault["timeline"]
+        if until is not None:
+            sent = [entry for entry in sent if entry[0] < self.at(until)]
+        errors_5xx = sum(status >= 500 for _began, _end, _ok, status in sent)
+        sockets = sum(status == 0 for _began, _end, _ok, status in sent)
+        if until is None:
+            errors_5xx += sum(
+                n for key, n in drain["statuses"].items() if key.split(":")[1].startswith("5")
+            )
+            sockets += drain["socket_errors"]
+        lost, partial, acknowledged = audit(app, self.result["todos"])
+        rate = (f"{fault['rate']:.0f}_req/s(0.5x_capacity_{self.result['capacity']:.0f})"
+                if scale() == "full" else f"{fault['rate']:.0f}_req/s(fixed)")  # fmt: skip
+        counts = {"5xx": errors_5xx, "socket_errors": sockets, "lost": lost, "partial": partial,
+                  "acknowledged": acknowledged, "requests": len(sent)}  # fmt: skip
+        text = (
+            f"load_{rate}_{len(sent)}_requests_in_{fault['seconds']:.0f}s:{errors_5xx}_x_5xx,"
+            f"{sockets}_socket_errors,{lost}_lost_of_{acknowledged}_acknowledged"
+        )
+        return text, counts
 
 
 def step(result: dict[str, Any], label: str) -> dict[str, Any]:

@@ -507,8 +507,11 @@ def seed_tokens(app: Any, prefix: str, count: int = USERS, todos: int = 10) -> l
     return tokens
 
 
-def drive(url: str, tokens: list[str], steps: list[Step], folder: Path, **options: Any) -> Any:
-    """Run the plan in a driver process of its own (bounded by the plan's time); its result."""
+def launch(
+    url: str, tokens: list[str], steps: list[Step], folder: Path, **options: Any
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start the plan in a driver process of its own (its output in `folder`/driver.log,
+    its result in `folder`/result.json); the process and the plan's time bound, seconds."""
     folder.mkdir(parents=True, exist_ok=True)
     plan_file, result_file = folder / "plan.json", folder / "result.json"
     plan = {"url": url, "tokens": tokens, "steps": [vars(step) for step in steps], **options}
@@ -521,10 +524,27 @@ def drive(url: str, tokens: list[str], steps: list[Step], folder: Path, **option
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     argv = [sys.executable, "-m", "tests.chaos.load", str(plan_file), str(result_file)]
     with (folder / "driver.log").open("w") as log:
-        done = subprocess.run(argv, cwd=Path(__file__).parents[2], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, timeout=budget, check=False)  # fmt: skip
-    assert done.returncode == 0, (folder / "driver.log").read_text()[-3000:]
-    return json.loads(result_file.read_text())
+        proc = subprocess.Popen(argv, cwd=Path(__file__).parents[2], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    return proc, budget
+
+
+def outcome(proc: subprocess.Popen[bytes], folder: Path) -> Any:
+    """The result of a driver process that has ended (a failure, with its log, if it failed)."""
+    assert proc.returncode == 0, (folder / "driver.log").read_text()[-3000:]
+    return json.loads((folder / "result.json").read_text())
+
+
+def drive(url: str, tokens: list[str], steps: list[Step], folder: Path, **options: Any) -> Any:
+    """Run the plan in a driver process of its own (bounded by the plan's time); its result."""
+    proc, budget = launch(url, tokens, steps, folder, **options)
+    try:
+        proc.wait(timeout=budget)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return outcome(proc, folder)
 
 
 def search_capacity(

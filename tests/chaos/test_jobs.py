@@ -6,7 +6,10 @@ the database afterwards (0 would be a lost job, twice its rows a job run twice).
 The worker is a real `celery worker` (prefork pool: the children are processes the test can
 kill), on the suite's broker: the local SQLite queue in the SQLite pass, the suite's Redis in
 the PostgreSQL pass. Beat runs as a process of its own, so the worker's only children are its
-pool; every process is stopped by its id.
+pool; every process is stopped by its id. All the while the mixed-traffic load
+(tests/chaos/load.py, in the background: at half of the measured capacity under `make chaos`,
+at a fixed modest rate in make test) runs against a real server on the same database, and its
+acknowledged writes are audited too.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.api.test_jobs import post_import
-from tests.chaos.figures import bounded, report
+from tests.chaos.conftest import ApiServer
+from tests.chaos.faults import Background
+from tests.chaos.figures import bounded, report, scale
+from tests.chaos.load import USERS, seed_tokens
 from tests.conftest import Account
 from tests.workers import ROOT, Worker, wait_for, worker_env
 from todoscale.extensions import db
@@ -178,10 +184,20 @@ def _kill_running_children(app: Flask, worker: Worker, ids: list[str], kills: in
     return landed
 
 
+@pytest.fixture
+def load(app: Flask, api_server: ApiServer, tmp_path: Path) -> Iterator[Background]:
+    """The mixed-traffic driver in the background against the suite's server (not started
+    yet), its users seeded; killed by its id at the end if the test did not stop it."""
+    tokens = seed_tokens(app, "jobs", count=USERS if scale() == "full" else 50)
+    with Background(api_server.url, tokens, tmp_path / "driver") as running:
+        yield running
+
+
 def test_pool_children_then_the_whole_worker_killed_leave_every_job_done_exactly_once(
-    app: Flask, alice: Account, workers: Callable[..., Worker], beat: Beat
+    app: Flask, alice: Account, workers: Callable[..., Worker], beat: Beat, load: Background
 ) -> None:
     count, kills = bounded(fast=4, full=100), bounded(fast=1, full=20)
+    load.start()  # under make chaos: the capacity search first, then half of that capacity
     target = alice.post("/api/v1/lists", json={"name": "Imports"}).get_json()["id"]
     jobs = _queue_imports(alice, target, count)
     ids = list(jobs)
@@ -202,6 +218,8 @@ def test_pool_children_then_the_whole_worker_killed_leave_every_job_done_exactly
     workers(concurrency=1)
     wait_for(lambda: _all_finished(app, ids), timeout=60 + 5 * count, interval=0.1,
              message="not every job finished after the restart")  # fmt: skip
+    load.stop()
+    driven, driver = load.figure(app)
 
     states = _states(app, ids)
     succeeded = sum(status == SUCCEEDED for status, _ in states.values())
@@ -210,11 +228,13 @@ def test_pool_children_then_the_whole_worker_killed_leave_every_job_done_exactly
         "celery-child-and-worker-killed",
         f"{once}/{count}_job_effects_exactly_once({never}_never,{more}_more),"
         f"{succeeded}_succeeded,{landed}_of_{kills}_child_kills_mid_task,"
-        f"worker_killed_with_{left}_unfinished",
-        f"{count}/{count}_exactly_once",
-        held=once == count and landed == kills and left > 0,
-    )
+        f"worker_killed_with_{left}_unfinished,{driven}",
+        f"{count}/{count}_exactly_once,0_x_5xx,0_socket_errors,0_lost_acknowledged",
+        held=once == count and landed == kills and left > 0
+        and not driver["5xx"] and not driver["socket_errors"] and not driver["lost"],
+    )  # fmt: skip
     assert landed == kills, "a child kill came too late: it tested nothing"
     assert left > 0, "every job was done before the worker was killed: it tested nothing"
     assert (once, never, more) == (count, 0, 0)
     assert succeeded == count
+    assert driver["lost"] == 0 and driver["partial"] == 0, driver

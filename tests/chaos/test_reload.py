@@ -1,9 +1,11 @@
 """Graceful reload and shutdown (issue 13): `make run`'s HTTP server (granian, as `todoscale
-serve` starts it) sent SIGHUP again and again, then SIGTERM, under a bounded stream of real
-requests (reads and creates, each on a fresh connection, from a few threads; not the
-mixed-traffic load driver). A reload should fail no request (the figure: granian can drop a
-connection accepted in the instant of a worker's stop); on TERM every request already sent
-must be answered; no acknowledged write may be missing from the database afterwards.
+serve` starts it) sent SIGHUP again and again, then SIGTERM, under the mixed-traffic load
+(tests/chaos/load.py, in the background: at half of the measured capacity under `make chaos`,
+at a fixed modest rate in make test) and a bounded stream of real requests besides (reads and
+creates, each on a fresh connection, from a few threads). A reload should fail no request
+(the figure: granian can drop a connection accepted in the instant of a worker's stop); on
+TERM every request already sent must be answered; no acknowledged write may be missing from
+the database afterwards.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
-from tests.chaos.figures import bounded, database_kind, report
+from tests.chaos.faults import Background
+from tests.chaos.figures import bounded, database_kind, report, scale
+from tests.chaos.load import USERS, seed_tokens
 from tests.chaos.test_slow_clients import _token
 from tests.deploy.helpers import free_port_run, stop_group, wait_for
+from todoscale import create_app
+from todoscale.extensions import db
 
 STREAMS = 4  # threads sending requests, one at a time each
 REQUEST_TIMEOUT = 30.0
@@ -46,6 +53,11 @@ class Server:
     proc: subprocess.Popen[bytes]
     log: Path
     database: Path
+
+    def app(self) -> Flask:
+        """An app of this process on the server's database (to seed it and to audit it)."""
+        return create_app({"ENV_NAME": "testing", "INSTANCE_PATH": str(self.log.parent / "auditor"),
+                           "SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.database}"})  # fmt: skip
 
     def reloads_done(self) -> int:
         """How many SIGHUP reloads granian has finished (its last worker replaced)."""
@@ -152,8 +164,27 @@ def _slow_post(address: str, token: str, first_half_sent: threading.Event,
     result.append(status)
 
 
-def test_hup_reloads_fail_no_request_and_term_finishes_those_in_flight(server: Server) -> None:
+@pytest.fixture
+def loaded(server: Server, tmp_path: Path) -> Iterator[tuple[Background, Flask]]:
+    """The mixed-traffic driver in the background against the server (not started yet), its
+    users seeded in the server's database, and an app on that database to audit it."""
+    app = server.app()
+    tokens = seed_tokens(app, "reload", count=USERS if scale() == "full" else 50)
+    try:
+        with Background(f"http://{server.address}", tokens, tmp_path / "driver") as load:
+            yield load, app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_hup_reloads_fail_no_request_and_term_finishes_those_in_flight(
+    server: Server, loaded: tuple[Background, Flask]
+) -> None:
     reloads = bounded(fast=1, full=10)
+    load, app = loaded
+    load.start()  # under make chaos: the capacity search first, then half of that capacity
     stream = Stream(_token(server.address), server.address)
     threads = [threading.Thread(target=stream.run, args=(f"s{n}",)) for n in range(STREAMS)]
     for thread in threads:
@@ -188,8 +219,15 @@ def test_hup_reloads_fail_no_request_and_term_finishes_those_in_flight(server: S
         stream.stop.set()
         for thread in threads:
             thread.join(REQUEST_TIMEOUT + 5)
+        load.stop()
 
     exited = server.proc.poll() is not None
+    # The driver's requests sent before TERM (after it, nothing listens once the server is
+    # gone), and those of them in flight at TERM that got no answer.
+    driven, counts = load.figure(app, until=termed)
+    at_term = [entry for entry in load.load()["timeline"]
+               if entry[0] < load.at(termed) < entry[1]]  # fmt: skip
+    unanswered_at_term = sum(status == 0 for _began, _end, _ok, status in at_term)
     during_reload = [o for o in stream.outcomes if o[0] < reloaded]
     failed_reload = Counter(outcome for _, _, outcome in during_reload if not _answered(outcome))
     in_flight = [o for o in stream.outcomes if o[0] < termed < o[1]]
@@ -202,9 +240,13 @@ def test_hup_reloads_fail_no_request_and_term_finishes_those_in_flight(server: S
         f"_in_flight_at_TERM_unanswered{dict(lost_in_flight) or ''},mid_body_request:"
         f"{slow[0] if slow else 'none'},"
         f"{f'stopped_in_{stopped - termed:.1f}s' if exited else f'NOT_stopped_in_{STOP_SECONDS}s'},"
-        f"{lost}_lost_of_{len(stream.acked)}_acknowledged"
+        f"{lost}_lost_of_{len(stream.acked)}_acknowledged,{driven},"
+        f"{unanswered_at_term}_of_{len(at_term)}_driven_in_flight_at_TERM_unanswered"
     )
-    held = exited and not failed_reload and not lost_in_flight and slow_answered and not lost
+    held = (
+        exited and not failed_reload and not lost_in_flight and slow_answered and not lost
+        and not counts["5xx"] and not counts["socket_errors"] and not counts["lost"]
+    )  # fmt: skip
     report("graceful-reload-and-shutdown", figure.replace(" ", ""),
            "0_failed_on_HUP,in_flight_finished_on_TERM,0_lost_acknowledged", held=held)  # fmt: skip
     assert exited, f"the server did not stop within {STOP_SECONDS} s of SIGTERM"
@@ -224,6 +266,7 @@ def test_hup_reloads_fail_no_request_and_term_finishes_those_in_flight(server: S
     # is asserted answered.
     assert slow_answered, slow
     assert lost == 0
+    assert counts["5xx"] == 0 and counts["lost"] == 0 and counts["partial"] == 0, counts
 
 
 def _worker_pids(log: Path, number: int) -> list[int]:

@@ -6,7 +6,13 @@ answering, and then miss no event of their lists: every todo created after a cli
 
 The writes are a small bounded stream of real API requests to the Socket.IO process (which
 serves the whole app, as `todoscale run`'s does), started as soon as it answers again, while
-the clients are still coming back. Every process is stopped by its id.
+the clients are still coming back. Under `make chaos`, all the while, the mixed-traffic load
+(tests/chaos/load.py, in the background, at half of the measured capacity) runs against an
+HTTP server of its own on the same database, which hands its events to the Socket.IO process
+as `todoscale run`'s HTTP server does (the relay on SQLite, Redis on PostgreSQL); the restart
+must cost that load nothing. make test runs without it: any load on the machine lengthens
+the restart, and the web UI's back-off (up to 15 s between attempts, jitter included) then
+puts clients past the 10 s goal (docs/RELIABILITY.md). Every process is stopped by its id.
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ import pytest
 import socketio
 from flask import Flask
 
-from tests.chaos.figures import bounded, report
+from tests.chaos.conftest import LIMITS, start_server
+from tests.chaos.faults import Background
+from tests.chaos.figures import bounded, report, scale
+from tests.chaos.load import USERS, seed_tokens
 from tests.conftest import Account
 from tests.realtime.conftest import SocketServer, call, queue_env
 
@@ -113,6 +122,25 @@ def live_server(app: Flask, tmp_path: Path) -> Iterator[SocketServer]:
         server.stop()
 
 
+@pytest.fixture
+def load(app: Flask, live_server: SocketServer) -> Iterator[Background | None]:
+    """Under `make chaos`, the mixed-traffic driver in the background (not started yet), its
+    users seeded, against an HTTP server that emits to the Socket.IO process (its instance
+    folder, so its relay, or its Redis); the server stopped, and the driver killed, by their
+    ids. None in make test."""
+    if scale() != "full":
+        yield None
+        return
+    env = {**LIMITS, **queue_env(app), "TODOSCALE_REALTIME": "emit"}
+    http = start_server(app.config["SQLALCHEMY_DATABASE_URI"], live_server.instance, env)
+    try:
+        tokens = seed_tokens(app, "live-load", count=USERS)
+        with Background(http.url, tokens, live_server.instance / "driver") as running:
+            yield running
+    finally:
+        http.stop()
+
+
 def _write(url: str, token: str, label: str, stop: threading.Event,
            sent: list[tuple[str, float]]) -> None:  # fmt: skip
     """Create todos in the user's inbox every WRITE_PACE s until `stop`; note each one that
@@ -132,10 +160,16 @@ def _write(url: str, token: str, label: str, stop: threading.Event,
 
 
 def test_clients_reconnect_after_a_socketio_restart_and_miss_no_later_event(
-    live_server: SocketServer, clients: Clients, make_account: Any
+    app: Flask,
+    live_server: SocketServer,
+    clients: Clients,
+    make_account: Any,
+    load: Background | None,
 ) -> None:
     users, per_user = bounded(fast=10, full=20), bounded(fast=5, full=10)
     accounts: list[Account] = [make_account(f"live{n}") for n in range(users)]
+    if load is not None:
+        load.start()  # the capacity search first, then half of that capacity
     clients.connect(live_server.url, [account.token for account in accounts], per_user)
     total = users * per_user
     assert all(len(live.connects) == 1 for live in clients.lives)
@@ -155,6 +189,10 @@ def test_clients_reconnect_after_a_socketio_restart_and_miss_no_later_event(
         time.sleep(AFTER_LAST)
         stop.set()
     time.sleep(1)  # the last events on their way
+    driven, driver = "no_load(make_test)", {"5xx": 0, "socket_errors": 0, "lost": 0, "partial": 0}
+    if load is not None:
+        load.stop()
+        driven, driver = load.figure(app)
 
     returned = [live.connects[1] - back for live in clients.lives if len(live.connects) > 1]
     in_time = sum(delay <= BACK_WITHIN for delay in returned)
@@ -170,10 +208,13 @@ def test_clients_reconnect_after_a_socketio_restart_and_miss_no_later_event(
     report(
         "socketio-restart",
         f"{in_time}/{total}_back_within_{BACK_WITHIN:.0f}s({share:.1%},slowest_{slowest:.1f}s,"
-        f"restart_took_{back - stopping:.1f}s),{missed}_of_{owed}_later_events_missed",
-        "99%_back_within_10s,0_later_events_missed",
-        held=share >= 0.99 and missed == 0 and owed > 0,
-    )
+        f"restart_took_{back - stopping:.1f}s),{missed}_of_{owed}_later_events_missed,"
+        f"{driven}",
+        "99%_back_within_10s,0_later_events_missed,0_x_5xx,0_socket_errors,0_lost_acknowledged",
+        held=share >= 0.99 and missed == 0 and owed > 0
+        and not driver["5xx"] and not driver["socket_errors"] and not driver["lost"],
+    )  # fmt: skip
     assert owed > 0, "no event was written after the clients came back: nothing was tested"
     assert share >= 0.99, sorted(returned)
     assert missed == 0
+    assert driver["lost"] == 0 and driver["partial"] == 0, driver

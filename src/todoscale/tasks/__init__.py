@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from typing import Any
 
 from celery import Celery, Task
 from celery.signals import worker_process_init, worker_ready
 from flask import Flask, current_app
+from kombu.exceptions import KombuError
 
 from todoscale import localqueue  # noqa: F401  (the `sqla` scheme's transport, polled often)
 from todoscale.config import broker_url
@@ -98,12 +101,77 @@ def _sweep_on_start(sender: Any, **_: object) -> None:
         logger.exception("could not send the start-up sweep")
 
 
+class Unsent:
+    """Jobs this process acknowledged but could not hand to the broker, sent again from a
+    thread of its own as soon as the broker answers.
+
+    Without it such a job waited for the stalled-job sweep: beat's, every JOB_SWEEP_SECONDS,
+    and only once the job is older than that (a start-up sweep of a worker passes a younger
+    one over), or forever where no beat runs. The sweep stays the backstop (a process that
+    exits loses this list, not the jobs); a job sent twice runs once (`services.jobs`).
+    """
+
+    FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0
+    MAX_JOBS = 10_000  # beyond that the sweep sends them
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Celery] = {}
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, celery_app: Celery, job_id: str) -> None:
+        """Send `job_id` through `celery_app` once its broker answers."""
+        with self._lock:
+            if len(self._jobs) < self.MAX_JOBS:
+                self._jobs[job_id] = celery_app
+            # A forked child inherits the list, not the thread: it starts its own.
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="todoscale-unsent-jobs")  # fmt: skip
+                self._thread.start()
+
+    def pending(self) -> list[str]:
+        """The ids still waiting for the broker."""
+        with self._lock:
+            return list(self._jobs)
+
+    def _run(self) -> None:
+        pause = self.FIRST_PAUSE
+        while True:
+            time.sleep(pause)
+            with self._lock:
+                if not self._jobs:
+                    self._thread = None
+                    return
+                waiting = list(self._jobs.items())
+            for job_id, celery_app in waiting:
+                try:
+                    celery_app.send_task(RUN_JOB, args=[job_id])
+                except (KombuError, OSError):  # still away: try again after a longer pause
+                    pause = min(pause * 2, self.LONGEST_PAUSE)
+                    break
+                with self._lock:
+                    self._jobs.pop(job_id, None)
+            else:
+                logger.warning("the broker answers again; %d unsent jobs sent", len(waiting))
+                pause = self.FIRST_PAUSE
+
+
+unsent = Unsent()
+
+
 def _enqueue_job(sender: object, *, job_id: str, **_: object) -> None:
-    """After commit: hand the job to a worker. A broker failure leaves it queued for the sweep."""
+    """After commit: hand the job to a worker. A broker failure leaves it to be sent again by
+    this process once the broker answers (`Unsent`), and by the sweep."""
+    celery_app = current_app.extensions["celery"]
     try:
-        current_app.extensions["celery"].send_task(RUN_JOB, args=[job_id])
-    except Exception:  # process boundary: the job is committed; the sweep sends it later
-        logger.exception("could not enqueue job %s; the sweep will send it again", job_id)
+        celery_app.send_task(RUN_JOB, args=[job_id])
+    except Exception:  # process boundary: the job is committed; it is sent again later
+        logger.exception("could not enqueue job %s; it is sent again once the broker answers",
+                         job_id)  # fmt: skip
+        unsent.add(celery_app, job_id)
 
 
 from todoscale.tasks import beat, jobs, reminders, retention  # noqa: E402, F401  (registers tasks)

@@ -49,11 +49,24 @@ def init_app(app: Flask) -> Celery:
     return celery_app
 
 
+# A Redis broker's socket timeouts. kombu's default is none: a publish to a hung Redis
+# (SIGSTOP: the kernel still takes the connection and the command) waited as long as the
+# hang lasted, inside the request that queued the job (tests/tasks/test_unsent.py). A
+# worker's BRPOP is read by its event loop, not under this timeout.
+REDIS_BROKER_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+# A request hands its job over with one retry (a pooled connection that Redis dropped when
+# it restarted), not Celery's three: `Unsent` tries again from its own thread.
+REQUEST_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                         "interval_max": 0.2}  # fmt: skip
+
+
 def celery_settings(config: Any, instance_path: str) -> dict[str, Any]:
     """Celery's settings, derived from the app's: reliable delivery over throughput."""
     broker = broker_url(config, instance_path)
+    redis_broker = broker.startswith(("redis://", "rediss://", "unix://"))
     return {
         "broker_url": broker,
+        "broker_transport_options": dict(REDIS_BROKER_OPTIONS) if redis_broker else {},
         "result_backend": config.get("REDIS_URL") or None,
         # The job table records status and progress; task results are not needed.
         "task_ignore_result": True,
@@ -167,7 +180,7 @@ def _enqueue_job(sender: object, *, job_id: str, **_: object) -> None:
     this process once the broker answers (`Unsent`), and by the sweep."""
     celery_app = current_app.extensions["celery"]
     try:
-        celery_app.send_task(RUN_JOB, args=[job_id])
+        celery_app.send_task(RUN_JOB, args=[job_id], retry_policy=REQUEST_PUBLISH_RETRY)
     except Exception:  # process boundary: the job is committed; it is sent again later
         logger.exception("could not enqueue job %s; it is sent again once the broker answers",
                          job_id)  # fmt: skip

@@ -67,22 +67,38 @@ class JobPoster(threading.Thread):
     posted: list[Posted] = field(default_factory=list)
     error: BaseException | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         super().__init__(daemon=True, name="job poster")
 
     def run(self) -> None:
+        # One thread per import: one that waits on Redis must not hold back the next.
+        sending: list[threading.Thread] = []
         try:
             while not self.begin():
                 if self.cancel.wait(0.01):
                     return
             number = 0
             while not self.end() and not self.cancel.is_set():
-                self.posted.append(self._post(number))
+                sending.append(threading.Thread(target=self._send, args=(number,), daemon=True))
+                sending[-1].start()
                 number += 1
                 self.cancel.wait(self.every)
         except BaseException as exc:  # noqa: BLE001 - handed to the test, which raises it
             self.error = exc
+        finally:
+            for each in sending:
+                each.join(timeout=60)
+
+    def _send(self, number: int) -> None:
+        try:
+            posted = self._post(number)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test, which raises it
+            self.error = exc
+            return
+        with self._lock:
+            self.posted.append(posted)
 
     def _post(self, number: int) -> Posted:
         conn = Http(self.url, self.tokens[number % len(self.tokens)])

@@ -67,7 +67,7 @@ class Jobs:
 
     posted: list[jobs_load.Posted]
     effects: dict[int, int]  # number -> rows found (ROWS once, 0 never, more: twice)
-    last_done: float  # seconds from Redis back (the hang's end) to the last job finished
+    last_done: float  # the longest a job waited to finish once it could run (Redis back)
 
     def figure(self) -> str:
         """`12/12_jobs_exactly_once(0_never,0_more)` and the slowest acknowledgement."""
@@ -77,7 +77,7 @@ class Jobs:
         slowest = max((each.seconds for each in self.posted), default=0.0)
         return (f"{once}/{len(accepted)}_jobs_exactly_once({never}_never,"
                 f"{len(accepted) - once - never}_more,{len(self.posted) - len(accepted)}"
-                f"_not_accepted,slowest_202_{slowest:.2f}s,last_done_{self.last_done:.1f}s"
+                f"_not_accepted,slowest_202_{slowest:.2f}s,longest_wait_{self.last_done:.1f}s"
                 f"_after_back)")  # fmt: skip
 
 
@@ -126,7 +126,7 @@ def redis_run(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             poster.cancel.set()
             poster.join(timeout=60)
             assert poster.error is None, poster.error
-            jobs = _jobs_done(app, poster, hung)
+            jobs = _jobs_done(app, poster, [refused, hung])
         finally:
             if poster is not None:
                 poster.cancel.set()
@@ -137,8 +137,10 @@ def redis_run(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         redis.stop()
 
 
-def _jobs_done(app: Flask, poster: jobs_load.JobPoster, hung: Script) -> Jobs:
-    """Wait (a minute at most) for every acknowledged import to finish; what they left."""
+def _jobs_done(app: Flask, poster: jobs_load.JobPoster, outages: list[Script]) -> Jobs:
+    """Wait (a minute at most) for every acknowledged import to finish; what they left, and
+    the longest wait of one from when it could first be run: its post, or, posted while Redis
+    was away, the moment Redis was back."""
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     ids = [each.job_id for each in poster.posted if each.job_id is not None]
     deadline = time.monotonic() + 60
@@ -148,14 +150,23 @@ def _jobs_done(app: Flask, poster: jobs_load.JobPoster, hung: Script) -> Jobs:
         if all(status in ("succeeded", "failed") for status, _ in states.values()):
             break
         time.sleep(0.2)
-    back = hung.times.get("up", time.monotonic())
-    done = [finished_at for status, finished_at in states.values() if finished_at is not None]
-    unfinished = len(ids) - len(done)
-    # finished_at is wall time: measured against when the hang ended, on the same clock.
-    last = max((each.timestamp() for each in done), default=time.time())
-    last_done = last - (time.time() - (time.monotonic() - back)) if not unfinished else 999.0
+    wall_minus_monotonic = time.time() - time.monotonic()  # finished_at is wall time
+    waits = []
+    for each in poster.posted:
+        if each.job_id is None:
+            continue
+        finished_at = states.get(each.job_id, ("", None))[1]
+        if finished_at is None:
+            waits.append(999.0)  # never ran
+            continue
+        ready = each.sent
+        for outage in outages:
+            down, up = outage.times.get("down", 0.0), outage.times.get("up", 0.0)
+            if down <= each.sent < up:
+                ready = up
+        waits.append(finished_at.timestamp() - wall_minus_monotonic - ready)
     effects = jobs_load.effects(url, [each.number for each in poster.posted])
-    return Jobs(poster.posted, effects, last_done)
+    return Jobs(poster.posted, effects, max(waits, default=0.0))
 
 
 def test_redis_refused_costs_reads_no_more_than_50ms(redis_run: Run) -> None:
@@ -203,7 +214,7 @@ def test_every_job_acknowledged_while_redis_was_away_ran_exactly_once_soon_after
     report(
         "redis-faults-jobs",
         jobs.figure(),
-        f"every_202_exactly_once,last_done<={JOBS_AFTER_BOUND:.0f}s_after_back",
+        f"every_202_exactly_once,longest_wait<={JOBS_AFTER_BOUND:.0f}s_after_back",
         held=all(jobs.effects[each.number] == jobs_load.ROWS for each in accepted)
         and jobs.last_done <= JOBS_AFTER_BOUND,
     )

@@ -54,6 +54,10 @@ def init_app(app: Flask) -> Celery:
 # hang lasted, inside the request that queued the job (tests/tasks/test_unsent.py). A
 # worker's BRPOP is read by its event loop, not under this timeout.
 REDIS_BROKER_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+# `ignore_result`: without it a send also subscribes this process to the task's result on
+# the result backend (Redis), a result nobody reads (the job row is the job's state): one
+# more subscription per job, and, while Redis was refused, 20 retries a second apart inside
+# the request (an import answered after 19 s, tests/tasks/test_unsent.py).
 # A request hands its job over with one retry (a pooled connection that Redis dropped when
 # it restarted), not Celery's three: `Unsent` tries again from its own thread.
 REQUEST_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
@@ -161,7 +165,7 @@ class Unsent:
                 waiting = list(self._jobs.items())
             for job_id, celery_app in waiting:
                 try:
-                    celery_app.send_task(RUN_JOB, args=[job_id])
+                    celery_app.send_task(RUN_JOB, args=[job_id], ignore_result=True)
                 except (KombuError, OSError):  # still away: try again after a longer pause
                     pause = min(pause * 2, self.LONGEST_PAUSE)
                     break
@@ -180,7 +184,9 @@ def _enqueue_job(sender: object, *, job_id: str, **_: object) -> None:
     this process once the broker answers (`Unsent`), and by the sweep."""
     celery_app = current_app.extensions["celery"]
     try:
-        celery_app.send_task(RUN_JOB, args=[job_id], retry_policy=REQUEST_PUBLISH_RETRY)
+        celery_app.send_task(
+            RUN_JOB, args=[job_id], ignore_result=True, retry_policy=REQUEST_PUBLISH_RETRY
+        )
     except Exception:  # process boundary: the job is committed; it is sent again later
         logger.exception("could not enqueue job %s; it is sent again once the broker answers",
                          job_id)  # fmt: skip

@@ -43,9 +43,12 @@ RECOVER = bounded(fast=1, full=10)  # seconds of each fault's step after Redis i
 # 1.9 s, 23 s into the hang (docs/RELIABILITY.md); a wait on the server itself takes 30 s.
 HANG_BOUND = 2.5 if scale() == "fast" else 5.0
 JOB_EVERY = 0.5 if scale() == "fast" else 2.0  # seconds between two imports while the faults last
-# A job acknowledged while Redis is away must run soon after it is back: sooner than the
-# stalled-job sweep (every JOB_SWEEP_SECONDS, 15 s, for jobs older than that) would send it.
-JOBS_AFTER_BOUND = 10.0
+# A job acknowledged while Redis is away must run soon after it is back: within the
+# stalled-job sweep's period (JOB_SWEEP_SECONDS, 15 s). Its wait is mostly the worker's own
+# reconnection (Celery retries the broker 2 s, 4 s, 6 s ... apart): 4.6-4.8 s in full runs,
+# 10.4 s once in a bounded one at a load average of 9.
+JOBS_AFTER_BOUND = 15.0
+IMPORTERS = 20  # users who import, 10 imports an hour each (the import limit)
 
 
 @dataclass
@@ -66,7 +69,7 @@ class Jobs:
     """The imports posted while the faults lasted, and what became of them."""
 
     posted: list[jobs_load.Posted]
-    effects: dict[int, int]  # number -> rows found (ROWS once, 0 never, more: twice)
+    effects: dict[int, int]  # number -> rows found (ROWS once, 0 never, else: other)
     last_done: float  # the longest a job waited to finish once it could run (Redis back)
 
     def figure(self) -> str:
@@ -76,7 +79,7 @@ class Jobs:
         never = sum(self.effects[n] == 0 for n in accepted)
         slowest = max((each.seconds for each in self.posted), default=0.0)
         return (f"{once}/{len(accepted)}_jobs_exactly_once({never}_never,"
-                f"{len(accepted) - once - never}_more,{len(self.posted) - len(accepted)}"
+                f"{len(accepted) - once - never}_other,{len(self.posted) - len(accepted)}"
                 f"_not_accepted,slowest_202_{slowest:.2f}s,longest_wait_{self.last_done:.1f}s"
                 f"_after_back)")  # fmt: skip
 
@@ -117,8 +120,11 @@ def redis_run(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 {"factor": HALF, "seconds": bounded(fast=1, full=5), "label": "after"},
             ]  # fmt: skip
             # The imports from the refusal's start to the hang's end (not the capacity search).
+            # Importers of their own: the driver edits and deletes its users' todos, which
+            # would change an import's count (a full run counted 4 rows of 5 once).
+            importers = seed_tokens(app, "redisjobs", count=IMPORTERS, todos=1)
             poster = jobs_load.JobPoster(
-                server.url, tokens, JOB_EVERY, begin=refused.marker.exists,
+                server.url, importers, JOB_EVERY, begin=refused.marker.exists,
                 end=lambda: "up" in hung.times or hung.cancel.is_set(),
             )  # fmt: skip
             poster.start()

@@ -51,8 +51,8 @@ def init_app(app: Flask) -> Celery:
 
 # A Redis broker's socket timeouts. kombu's default is none: a publish to a hung Redis
 # (SIGSTOP: the kernel still takes the connection and the command) waited as long as the
-# hang lasted, inside the request that queued the job (tests/tasks/test_unsent.py). A
-# worker's BRPOP is read by its event loop, not under this timeout.
+# hang lasted, inside the request that queued the job (tests/tasks/test_unsent.py). Not
+# for the worker and beat: `todoscale.worker` drops them (see there why).
 REDIS_BROKER_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
 # `ignore_result`: without it a send also subscribes this process to the task's result on
 # the result backend (Redis), a result nobody reads (the job row is the job's state): one

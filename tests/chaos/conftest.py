@@ -45,12 +45,14 @@ class Http:
     def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> Reply:
-        """Send one request (JSON body when given); reconnect once when the server closed."""
-        sent = {"Content-Type": "application/json"} if body is not None else {}
+        """Send one request (JSON body when given, bytes as they are, with their type in
+        `headers`); reconnect once when the server closed."""
+        raw_body = isinstance(body, bytes)
+        sent = {"Content-Type": "application/json"} if body is not None and not raw_body else {}
         if self.token:
             sent["Authorization"] = f"Bearer {self.token}"
         sent.update(headers or {})
-        data = json.dumps(body).encode() if body is not None else None
+        data = body if raw_body else json.dumps(body).encode() if body is not None else None
         path = urlsplit(path).path if path.startswith("http") else path
         for attempt in (1, 2, 3):
             if self._conn is None:

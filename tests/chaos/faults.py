@@ -281,8 +281,9 @@ def during(entries: list[Any], start: float, end: float) -> list[Any]:
 
 
 def report_redis_refused(
-    fault: str, result: dict[str, Any], script: Script, lost: int, acknowledged: int
-) -> tuple[dict[str, Any], list[Any], int]:
+    fault: str, result: dict[str, Any], script: Script, lost: int, acknowledged: int,
+    jobs: str = "no_jobs_in_the_load",
+) -> tuple[dict[str, Any], list[Any], int]:  # fmt: skip
     """Print the Redis-refused figure of a run; hand back its step, the requests sent while
     Redis was down and the step's 500s, for the test's own assertions."""
     before, refused = step(result, "before"), step(result, "refused")
@@ -295,7 +296,7 @@ def report_redis_refused(
         f"{errors_500}_x_500,{refused['failed']}_failed,{refused['refusals']}_refusals,"
         f"p99_read_{before['p99_read'] * 1000:.0f}ms_before,{refused['p99_read'] * 1000:.0f}ms"
         f"_down_and_back({growth:+.0f}ms),p99_{p99(sent) * 1000:.0f}ms_while_down,"
-        f"{lost}_lost_of_{acknowledged}_acknowledged,no_jobs_in_the_load"
+        f"{lost}_lost_of_{acknowledged}_acknowledged,{jobs}"
         f"_at_{refused['rate']:.0f}_req/s(0.5x)_down_{up - down:.1f}s",
         "0_x_500,p99_read_grows<=50ms,0_lost_acknowledged",
         held=not errors_500 and growth <= 50 and not lost,

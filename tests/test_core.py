@@ -70,3 +70,30 @@ def test_a_worker_that_sends_email_knows_the_pages_its_links_name(tmp_path):
 
     assert "web.todos.show" in endpoints
     assert not any(endpoint.startswith("api.") for endpoint in endpoints)
+
+
+RULES = """
+import json
+import todoscale.{module}
+from todoscale.cache import writes
+print(json.dumps(sorted(writes._RULES)))
+"""
+
+
+def test_the_worker_bumps_every_cache_scope_its_writes_touch(tmp_path):
+    # The lean worker imported no module declaring the todos' rules (services.todos): an
+    # import's rows bumped no list scope, and the page kept its cached empty list (the
+    # browser test of an import seen live).
+    def rules(module: str) -> list[str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("TODOSCALE_")}
+        clean.update(TODOSCALE_INSTANCE_PATH=str(tmp_path))
+        script = RULES.format(module=module)
+        if module == "app":
+            script = script.replace("import todoscale.app", "import todoscale.wsgi")
+        done = subprocess.run([sys.executable, "-c", script], env=clean, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return list(json.loads(done.stdout.splitlines()[-1]))
+
+    assert rules("worker") == rules("app")
+    assert "todos" in rules("worker")

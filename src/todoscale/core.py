@@ -21,7 +21,12 @@ from todoscale.instance import keep_private, prepare_instance
 from todoscale.models import crypto, engine
 from todoscale.ops import logs, metrics, tracing
 from todoscale.ops.json import OrjsonProvider
-from todoscale.services import audit
+
+# accounts, lists and todos declare which cache scopes each table's rows belong to
+# (`cache.track`): imported by every app, so a process bumps the scopes of the rows it writes
+# whatever else it imports (the worker imported no services.todos: an import's rows bumped no
+# list scope and the web kept serving its cached empty page; tests/test_core.py).
+from todoscale.services import accounts, audit, lists, todos  # noqa: F401
 
 
 def configured_app(overrides: dict[str, Any] | None = None) -> Flask:

@@ -150,12 +150,12 @@ def test_a_forked_child_forgets_its_parents_files(make_app, tmp_path):
     from todoscale.ops import metrics
 
     layer = metrics.of(make_app())
-    layer.values = values.FileValues(tmp_path, os.getpid())
+    layer.ledger = metrics.Ledger(values.FileValues(tmp_path, os.getpid()), layer.recorder)
 
     pid = os.fork()
     if pid == 0:  # its first request opens files of its own pid
-        os._exit(0 if layer.values is None else 1)
+        os._exit(0 if layer.ledger is None else 1)
     _, status = os.waitpid(pid, 0)
 
     assert os.waitstatus_to_exitcode(status) == 0
-    assert layer.values is not None
+    assert layer.ledger is not None

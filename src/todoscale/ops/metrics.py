@@ -97,8 +97,10 @@ def kind_of_server() -> str:
 
 
 # A request's end as the ledger writes it: endpoint, method, status, seconds, SQL statements
-# and SQL seconds.
+# and SQL seconds; an entry of its queue is a start (None) or an end with the request when
+# it may be one of the slowest.
 Record = tuple[str, str, int, float, int, float]
+Entry = tuple[Record, "stats.SlowRequest | None"] | None
 
 
 class Ledger:
@@ -120,39 +122,29 @@ class Ledger:
         self.sink = sink
         self.recorder = recorder
         self.lock = recorder.lock
-        # Starts (None) and ends (a record, and the request when it may be among the slowest).
-        self._queue: deque[tuple[Record, stats.SlowRequest | None] | None] = deque()
+        self._queue: deque[Entry] = deque()
 
     def started(self) -> None:
         """One more request in flight."""
+        self._put(None)
+
+    def finished(self, record: Record, slow: stats.SlowRequest | None = None) -> None:
+        """One request served; `slow` when it may be one of the slowest of the minute."""
+        self._put((record, slow))
+
+    def _put(self, entry: Entry) -> None:
         queue, lock = self._queue, self.lock
         if lock.acquire(blocking=False):  # the common case: written at once, nothing queued
             try:
                 if queue:
                     self._drain()
-                self.sink.started()
+                self._write(entry)
             finally:
                 lock.release()
             if not queue:
                 return
         else:
-            queue.append(None)
-        self._write_if_free()
-
-    def finished(self, record: Record, slow: stats.SlowRequest | None = None) -> None:
-        """One request served; `slow` when it may be one of the slowest of the minute."""
-        queue, lock = self._queue, self.lock
-        if lock.acquire(blocking=False):
-            try:
-                if queue:
-                    self._drain()
-                self._end(record, slow)
-            finally:
-                lock.release()
-            if not queue:
-                return
-        else:
-            queue.append((record, slow))
+            queue.append(entry)
         self._write_if_free()
 
     def flush(self) -> None:
@@ -171,14 +163,13 @@ class Ledger:
     def _drain(self) -> None:
         queue = self._queue
         while queue:
-            entry = queue.popleft()
-            if entry is None:
-                self.sink.started()
-            else:
-                self._end(*entry)
+            self._write(queue.popleft())
 
-    def _end(self, record: Record, slow: stats.SlowRequest | None) -> None:
-        endpoint, method, status, seconds, statements, sql_seconds = record
+    def _write(self, entry: Entry) -> None:
+        if entry is None:
+            self.sink.started()
+            return
+        (endpoint, method, status, seconds, statements, sql_seconds), slow = entry
         self.sink.finished(endpoint, method, status, seconds, statements, sql_seconds)
         self.recorder.add((endpoint, method), status, seconds, statements, sql_seconds)
         if slow is not None:
@@ -198,7 +189,6 @@ class RequestMetrics:
         self.recorder = stats.Recorder(self.lock)
         self.controls = Controls(self.root, self.recorder)
         # Where this process writes its values: opened at its first request (after any fork).
-        self.values: values.FileValues | values.RegistryValues | None = None
         self.ledger: Ledger | None = None
         self._starting = threading.Lock()
         _wrappers.add(self)
@@ -275,8 +265,8 @@ class RequestMetrics:
         """First request of this process (after any fork): describe it, start its thread."""
         with self._starting:  # the first requests of several threads: one set of files
             if self.ledger is None:
-                self.values = values.for_process(groups.current_group(), self.lock)
-                self.ledger = Ledger(self.values, self.recorder)
+                sink = values.for_process(groups.current_group(), self.lock)
+                self.ledger = Ledger(sink, self.recorder)
                 self.controls.ledger = self.ledger
                 start_process(self.app)
             return self.ledger
@@ -284,10 +274,9 @@ class RequestMetrics:
     def forget_process(self) -> None:
         """In a forked child: the parent's files are not this process's."""
         self._starting = threading.Lock()  # the parent's may have been held at the fork
-        self.ledger = self.controls.ledger = None  # the parent's queue is the parent's
-        if self.values is not None:
-            self.values.close()
-            self.values = None
+        if self.ledger is not None:  # the parent's files and queue are the parent's
+            self.ledger.sink.close()
+        self.ledger = self.controls.ledger = None
 
 
 # Every wrapper of this process, so that a forked child forgets its parent's files before

@@ -102,11 +102,8 @@ class Recorder:
         """Whether a request that took `seconds` may be among the slowest kept (then hand it
         to `keep_slow`, which decides under the lock). Read without the lock: a wrong guess
         costs a `keep_slow` call, or misses a request as slow as the slowest kept."""
-        slow = self._slow
-        try:
-            return len(slow) < SLOWEST_KEPT or seconds > slow[0].seconds
-        except IndexError:  # taken (emptied) by the control thread meanwhile
-            return True
+        slow = self._slow  # `take` replaces the list, never empties it
+        return len(slow) < SLOWEST_KEPT or seconds > slow[0].seconds
 
     def keep_slow(self, request: SlowRequest) -> None:
         """Remember one of the slowest requests of this minute (hold `lock`)."""

@@ -145,3 +145,16 @@ def test_a_worker_with_beat_reminds_each_member_once_across_ticks(shared, start_
     link = f"Open the list: http://localhost:8000/lists/{shared['list_id']}"
     assert all(link in m.message.get_content() for m in smtp.messages)
     assert "Traceback" not in worker.log(), worker.log()[-3000:]
+
+
+def test_a_reminder_emails_send_asks_for_no_result(shared, app, monkeypatch):
+    """Like a job's send: without ignore_result, Celery subscribes the sending process to a
+    result (on Redis) that nobody reads, one more subscription per email."""
+    sent: list[dict] = []
+    celery_app = app.extensions["celery"]
+    monkeypatch.setattr(celery_app, "send_task", lambda name, **options: sent.append(options))
+    monkeypatch.setitem(app.extensions, "mailer", RecordingMailer())
+    tasks.connect_receivers()
+    tasks.send_due_reminders.run()
+    assert len(sent) == 6
+    assert all(options.get("ignore_result") is True for options in sent)

@@ -57,6 +57,6 @@ def _enqueue_emails(sender: object, *, notifications: Sequence[Notification], **
     celery_app = current_app.extensions["celery"]
     for notification in notifications:
         try:
-            celery_app.send_task(SEND_REMINDER_EMAIL, args=[notification.id])
+            celery_app.send_task(SEND_REMINDER_EMAIL, args=[notification.id], ignore_result=True)
         except Exception:  # process boundary: the notification is committed and shown in-app
             logger.exception("could not enqueue the reminder email of %s", notification.id)

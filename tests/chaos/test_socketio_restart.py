@@ -1,6 +1,6 @@
 """The Socket.IO process restarted under its connected clients (issue 13): real
 python-socketio clients (one asyncio loop holds them all), reconnecting by themselves with the
-web UI's back-off (1 s doubling to at most 10 s), must be back within 10 s of the new process
+web UI's back-off (1 s doubling to at most 5 s), must be back within 10 s of the new process
 answering, and then miss no event of their lists: every todo created after a client is back
 (the UI reloads the list on reconnect, so that is the contract) must reach it.
 
@@ -11,8 +11,9 @@ the clients are still coming back. Under `make chaos`, all the while, the mixed-
 HTTP server of its own on the same database, which hands its events to the Socket.IO process
 as `todoscale run`'s HTTP server does (the relay on SQLite, Redis on PostgreSQL); the restart
 must cost that load nothing. make test runs without it: any load on the machine lengthens
-the restart, and the web UI's back-off (up to 15 s between attempts, jitter included) then
-puts clients past the 10 s goal (docs/RELIABILITY.md). Every process is stopped by its id.
+the restart, and a client's next attempt may still come up to 5 s (plus jitter) after it
+answers, which can put clients past the 10 s goal (docs/RELIABILITY.md). Every process is
+stopped by its id.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from tests.conftest import Account
 from tests.realtime.conftest import SocketServer, call, queue_env
 
 # The web UI's options (static/app.js): python-socketio's defaults but the maximum delay.
-RECONNECT = {"reconnection_delay": 1, "reconnection_delay_max": 10}
+RECONNECT = {"reconnection_delay": 1, "reconnection_delay_max": 5}
 BACK_WITHIN = 10.0
 AFTER_LAST = 2.0  # the stream runs on this long after the last client is back (or late)
 WRITE_PACE = 0.25  # seconds between one user's creates

@@ -427,11 +427,13 @@
     if (typeof window.io !== "function" || !document.getElementById("notification-count")) {
       return null;
     }
-    // The client reconnects by itself, backing off to at most 10 s between attempts.
+    // The client reconnects by itself, backing off to at most 5 s between attempts (the
+    // client's own default): at 10 s, a service restarted under load (10-15 s) was answering
+    // again for up to 10 s before a client's next attempt (docs/RELIABILITY.md).
     // The Socket.IO service is on the page's own origin, or on a port of its own of the
     // page's host (todoscale run: PORT + 1), reached by the page's own host name.
     var port = document.documentElement.getAttribute("data-socketio-port");
-    var options = { withCredentials: true, reconnectionDelayMax: 10000 };
+    var options = { withCredentials: true, reconnectionDelayMax: 5000 };
     var socket = port
       ? window.io(window.location.protocol + "//" + window.location.hostname + ":" + port, options)
       : window.io(options);

@@ -8,6 +8,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.database_free
+
 # What only pages, API calls and responses use: the worker must import none of it.
 WEB_ONLY = (
     "todoscale.web",

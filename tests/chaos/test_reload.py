@@ -30,12 +30,15 @@ import pytest
 from flask import Flask
 
 from tests.chaos.faults import Background
-from tests.chaos.figures import bounded, database_kind, report, scale
+from tests.chaos.figures import bounded, report, scale
 from tests.chaos.load import USERS, seed_tokens
 from tests.chaos.test_slow_clients import _token
 from tests.deploy.helpers import free_port_run, stop_group, wait_for
 from todoscale import create_app
 from todoscale.extensions import db
+
+# Faults of the HTTP server (granian on SQLite in its instance folder), not of the database.
+pytestmark = pytest.mark.database_free
 
 STREAMS = 4  # threads sending requests, one at a time each
 REQUEST_TIMEOUT = 30.0
@@ -68,8 +71,6 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     """granian with make run's defaults (2 workers, SQLite in its instance folder), write
     limits raised: the stream is one client sending far more than a person would."""
-    if database_kind() != "sqlite":
-        pytest.skip("a fault of the HTTP server, not of the database: run in the SQLite pass")
     port = free_port_run(1)
     instance = tmp_path / "instance"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TODOSCALE_")}

@@ -28,10 +28,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.figures import bounded, database_kind, report
+from tests.chaos.figures import bounded, report
 from tests.conftest import skip_or_fail
 from tests.deploy.helpers import free_port_run, stop_group, wait_for
 from todoscale.deploy.nginx import STATIC_DIR, Site, main_config, render
+
+# Faults of the HTTP servers, not of the database (make run's granian on SQLite in its
+# instance folder, nginx in front of it).
+pytestmark = pytest.mark.database_free
 
 PROBE_TIMEOUT = 5.0  # a probe not answered within this counts as not answered
 
@@ -45,8 +49,6 @@ def _raise_open_files() -> None:
 @pytest.fixture
 def granian(tmp_path: Path) -> Iterator[str]:
     """`todoscale serve` with make run's defaults (granian, SQLite in its instance folder)."""
-    if database_kind() != "sqlite":
-        pytest.skip("a fault of the HTTP servers, not of the database: run in the SQLite pass")
     _raise_open_files()
     port = free_port_run(1)
     env = {key: value for key, value in os.environ.items() if not key.startswith("TODOSCALE_")}

@@ -17,6 +17,8 @@ import pytest
 from todoscale.bench import procs
 from todoscale.deploy import control, supervisord
 
+pytestmark = pytest.mark.database_free
+
 # A program that ignores SIGTERM and forks a child that ignores it too: only a kill of its
 # whole process group stops it.
 STUBBORN = ["/bin/sh", "-c", "trap '' TERM; sleep 300 & sleep 300 & wait"]

@@ -1,6 +1,9 @@
 """The built wheel, installed (not editable) into a fresh virtual environment, migrates and
 serves from a folder that is not the checkout.
 
+On SQLite only (the SQLite pass): what is tested is the package, and the migrations it
+carries run on PostgreSQL in the PostgreSQL pass's own set-up.
+
 The wheel is built from a copy of the sources, so the checkout gets no `build/` folder; its
 dependencies come from `requirements/run.lock` (with their hashes) through uv, whose cache
 makes the install take seconds. Nothing of the checkout is importable from the new
@@ -9,21 +12,19 @@ environment: the test runs it with a clean environment, in a temporary folder.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.conftest import PROJECT_ROOT, skip_or_fail
 from tests.deploy.helpers import free_port_run, stop_group, wait_for
+
+pytestmark = pytest.mark.database_free
 
 INSTALL_SECONDS = 300
 START_SECONDS = 60
@@ -78,36 +79,21 @@ def _clean_env(**values: str) -> dict[str, str]:
     return {**env, **values}
 
 
-@contextlib.contextmanager
-def _database(tmp: Path) -> Iterator[str]:
-    """SQLite in the instance folder, or a PostgreSQL database of this test's own."""
-    url = os.environ.get("TODOSCALE_TEST_DATABASE_URL")
-    if not url:
-        yield f"sqlite:///{tmp / 'work' / 'instance' / 'todoscale.db'}"
-        return
-    target = make_url(url)
-    name = f"{target.database}_wheel"
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield target.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, str]]:
-    """The installed wheel's bin folder, a working folder outside the checkout, a database."""
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+    """The installed wheel's bin folder, a working folder outside the checkout, and the
+    environment its commands run with: the database (SQLite in the instance folder) migrated
+    by the installed `todoscale db upgrade`."""
     tmp = tmp_path_factory.mktemp("wheel")
     bin_dir = _install(tmp, _build_wheel(tmp))
     work = tmp / "work"
     work.mkdir()
-    with _database(tmp) as url:
-        yield bin_dir, work, url
+    database_url = f"sqlite:///{work / 'instance' / 'todoscale.db'}"
+    env = _clean_env(TODOSCALE_DATABASE_URL=database_url, TODOSCALE_WORKERS="1")
+    output = _run([str(bin_dir / "todoscale"), "db", "upgrade"], cwd=work, env=env)
+    heads = _run([str(bin_dir / "todoscale"), "db", "current"], cwd=work, env=env)
+    assert "(head)" in heads, output + heads
+    return bin_dir, work, env
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -132,15 +118,9 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed):
     "serve", [["--server", "granian"], ["--server", "gunicorn"], ["--socketio"]], ids=str
 )
 def test_the_installed_wheel_migrates_and_serves(installed, serve):
-    bin_dir, work, database_url = installed
-    env = _clean_env(TODOSCALE_DATABASE_URL=database_url, TODOSCALE_WORKERS="1")
-
-    output = _run([str(bin_dir / "todoscale"), "db", "upgrade"], cwd=work, env=env)
-    heads = _run([str(bin_dir / "todoscale"), "db", "current"], cwd=work, env=env)
-
-    assert "(head)" in heads, output + heads
+    bin_dir, work, migrated = installed
     port = free_port_run(1)
-    env["TODOSCALE_BIND"] = f"127.0.0.1:{port}"
+    env = {**migrated, "TODOSCALE_BIND": f"127.0.0.1:{port}"}
     proc = subprocess.Popen(
         [str(bin_dir / "todoscale"), "serve", *serve],
         cwd=work,

@@ -20,6 +20,8 @@ from todoscale.cli import cli
 from todoscale.deploy import servers
 from todoscale.ops.logs import JsonFormatter
 
+pytestmark = pytest.mark.database_free
+
 
 def test_bind_address_comes_from_todoscale_bind_then_port():
     assert servers.bind_address({"TODOSCALE_BIND": "0.0.0.0:9000"}) == ("0.0.0.0", 9000)

@@ -289,3 +289,72 @@ def test_a_limited_write_the_database_refuses_keeps_its_retry_after(limited_app,
     assert response.status_code == 503
     assert response.headers["RateLimit-Limit"] == "3"  # it was a limited write
     assert response.headers["Retry-After"] == "5"  # the app's, not the limit window's
+
+
+def _limits_considered(client: FlaskClient, monkeypatch, send) -> list[str]:
+    """The limits Flask-Limiter looks at (exempt or not) while `send()` is answered."""
+    from flask_limiter._limits import RuntimeLimit
+
+    seen: list[str] = []
+    real = RuntimeLimit.is_exempt
+
+    def spy(limit: RuntimeLimit) -> bool:
+        seen.append(str(limit.limit))
+        return bool(real.fget(limit))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(RuntimeLimit, "is_exempt", property(spy))
+    send()
+    monkeypatch.undo()
+    return sorted(seen)
+
+
+def test_each_request_is_checked_against_exactly_the_limits_that_govern_it(
+    limited_app, monkeypatch
+):
+    """A plain write looks at the write budget only, not at the import and anonymous
+    limits beside it; an import at the write and import budgets; a sign-up at the
+    anonymous limit (and the write budget, exempt without a token)."""
+    client = limited_app(
+        API_WRITE_LIMIT="100 per minute", IMPORT_LIMIT="7 per minute", ANON_LIMIT="9 per minute"
+    ).test_client()
+    token = register(client, "alice")
+    auth = {"Authorization": f"Bearer {token}"}
+    inbox = client.get("/api/v1/lists", headers=auth).get_json()["items"][0]["id"]
+    writes, imports, anonymous = "100 per 1 minute", "7 per 1 minute", "9 per 1 minute"
+
+    def import_() -> None:
+        data = {"list_id": inbox, "file": (io.BytesIO(b"title\nx\n"), "a")}
+        assert client.post("/api/v1/imports", data=data, headers=auth).status_code == 202
+
+    def sign_up() -> None:
+        body = {"username": "bob", "email": "bob@example.com", "password": PASSWORD}
+        assert client.post("/api/v1/users", json=body).status_code == 201
+
+    assert _limits_considered(client, monkeypatch, lambda: add_todo(client, token)) == [writes]
+    assert _limits_considered(client, monkeypatch, import_) == sorted([imports, writes])
+    assert _limits_considered(client, monkeypatch, sign_up) == sorted([anonymous, writes])
+
+
+def test_web_and_api_imports_share_one_budget(limited_app):
+    from tests.web.conftest import WebUser
+
+    app = limited_app(API_WRITE_LIMIT="100 per minute", IMPORT_LIMIT="2 per minute")
+    ann = WebUser(app)
+    list_id = ann.inbox_id()
+
+    def web_import() -> TestResponse:
+        return ann.post(
+            f"/lists/{list_id}/import",
+            {"file": (io.BytesIO(b"title\nx\n"), "a.csv")},
+            content_type="multipart/form-data",
+        )
+
+    def api_import() -> TestResponse:
+        data = {"list_id": list_id, "file": (io.BytesIO(b"title\nx\n"), "a")}
+        headers = {"Authorization": f"Bearer {ann.api_token()}"}
+        return app.test_client().post("/api/v1/imports", data=data, headers=headers)
+
+    assert web_import().status_code == 302
+    assert api_import().status_code == 202
+    assert web_import().status_code == 429
+    assert api_import().status_code == 429

@@ -553,6 +553,7 @@ def _assert_nothing_left(folder: Path) -> None:
     pytest.fail(f"{len(left)} processes of the cluster outlived it: {described}")
 
 
+@pytest.mark.database_free  # its cluster is on SQLite of its own
 def test_an_up_that_gives_up_leaves_no_process_behind(tmp_path):
     # `up` gives up at once: supervisord may not have written its pid file yet, and every
     # program is still starting.
@@ -564,6 +565,7 @@ def test_an_up_that_gives_up_leaves_no_process_behind(tmp_path):
         _assert_nothing_left(tmp_path)
 
 
+@pytest.mark.database_free  # its cluster is on SQLite of its own
 def test_down_stops_programs_still_starting_when_supervisord_is_slow_to_stop(tmp_path):
     # On a loaded machine supervisord's own shutdown outlasts `down`'s patience (it stops
     # its programs one after another): what `down` kills then must include the programs
@@ -576,6 +578,7 @@ def test_down_stops_programs_still_starting_when_supervisord_is_slow_to_stop(tmp
         _assert_nothing_left(tmp_path)
 
 
+@pytest.mark.database_free
 def test_free_ports_are_free_at_every_offset_not_only_the_first(monkeypatch):
     # A cluster listens at port, port + 1.., port + 100.. and port + 200: a base whose far
     # ports are held by someone else must be passed over.

@@ -9,6 +9,8 @@ import pytest
 
 from todoscale.config import ConfigurationError, ensure_secret_key, load_config
 
+pytestmark = pytest.mark.database_free  # settings and their files, no database
+
 
 def test_defaults_are_the_embedded_development_setup():
     values = load_config({})

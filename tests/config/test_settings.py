@@ -12,6 +12,8 @@ import pytest
 from todoscale.config import ENVIRONMENTS, SETTINGS, ConfigurationError, Settings, load_config
 from todoscale.deploy import servers
 
+pytestmark = pytest.mark.database_free  # settings and their files, no database
+
 # A value of each declared type, as a variable spells it, and what it reads as (for a
 # boolean, the opposite of its default).
 SAMPLES: dict[str, tuple[str, Any]] = {

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.database_free  # imports of entry points, in processes of their own
+
 HELD = ("requests", "websocket", "aiohttp")
 
 # Which of the held-back libraries are loaded after the entry point's imports, what

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from todoscale.instance import keep_private, prepare_instance
 
 
@@ -13,6 +15,7 @@ def _mode(path) -> int:
     return path.stat().st_mode & 0o777
 
 
+@pytest.mark.database_free  # a process on SQLite in its instance folder
 def test_a_fresh_instance_is_private_whatever_the_umask(tmp_path):
     instance = tmp_path / "instance"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TODOSCALE_")}

@@ -11,7 +11,8 @@ import pytest
 from tests.browser.conftest import register
 from tests.browser.test_ui import DESKTOP
 
-pytestmark = pytest.mark.services
+# The live server runs on a SQLite file of its own (conftest.py): the suite's database is not used.
+pytestmark = [pytest.mark.services, pytest.mark.database_free]
 
 PAGES = ["/admin/", "/admin/slow", "/admin/jobs", "/admin/live", "/admin/processes",
          "/admin/profiles", "/admin/memory"]  # fmt: skip

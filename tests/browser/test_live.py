@@ -21,7 +21,8 @@ from todoscale.models import Todo, User, utcnow
 from todoscale.services import todos
 from todoscale.services.reminders import send_due_reminders
 
-pytestmark = pytest.mark.services
+# The live server runs on a SQLite file of its own (conftest.py): the suite's database is not used.
+pytestmark = [pytest.mark.services, pytest.mark.database_free]
 
 DESKTOP = {"width": 1100, "height": 760}
 

@@ -29,7 +29,8 @@ from todoscale.extensions import db
 from todoscale.models import Todo, TodoList, User, new_id, utcnow
 from todoscale.services.todos import list_scope
 
-pytestmark = pytest.mark.services
+# The live server runs on a SQLite file of its own (conftest.py): the suite's database is not used.
+pytestmark = [pytest.mark.services, pytest.mark.database_free]
 
 DESKTOP = {"width": 1100, "height": 900}
 PHONE = {"width": 375, "height": 812}

@@ -9,7 +9,8 @@ import pytest
 
 from tests.browser.conftest import PASSWORD, register
 
-pytestmark = pytest.mark.services
+# The live server runs on a SQLite file of its own (conftest.py): the suite's database is not used.
+pytestmark = [pytest.mark.services, pytest.mark.database_free]
 
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 375, "height": 812}

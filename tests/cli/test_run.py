@@ -27,6 +27,9 @@ import socketio
 from tests.deploy.helpers import free_port_run, wait_for
 from todoscale.bench import procs
 
+# Embedded defaults in an instance folder of its own: the suite's database is not used.
+pytestmark = pytest.mark.database_free
+
 PASSWORD = "run password 1"
 START_SECONDS = 120  # generous: a loaded 2-core machine starts four programs slowly
 JOB_SECONDS = 60

@@ -144,6 +144,7 @@ def _get(url: str, request_id: str) -> int:
         return int(response.status)
 
 
+@pytest.mark.database_free  # servers on SQLite in their instance folder
 @pytest.mark.parametrize(
     "server_argv", [["--server", "granian"], ["--socketio"]], ids=["granian", "gunicorn-gevent"]
 )

@@ -13,6 +13,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from tests.deploy.helpers import free_port_run, stop_group, wait_for
 
 PASSWORD = "event loop password"
@@ -29,6 +31,7 @@ def _request(url: str, method: str = "GET", body: object = None, basic: str = ""
         return int(response.status)
 
 
+@pytest.mark.database_free  # a server on SQLite in its instance folder
 def test_healthz_is_answered_while_logins_hash_on_a_gevent_server(tmp_path: Path):
     port = free_port_run(1)
     env = {

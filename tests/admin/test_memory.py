@@ -8,7 +8,8 @@ from flask_migrate import upgrade
 
 from tests.admin.conftest import grant
 from tests.web.conftest import WebUser
-from todoscale.ops import leaks
+from todoscale.ops import leaks, stats
+from todoscale.ops.control import Controls
 from todoscale.ops.metrics import of
 
 HOARD: list[bytes] = []
@@ -51,6 +52,33 @@ def test_the_leaking_line_tops_the_diff_with_its_file_and_line(make_app):
     assert "Objects grown by type" in page
     assert admin.post("/admin/memory/stop").status_code == 302
     controls.poll()
+    import tracemalloc
+
+    assert not tracemalloc.is_tracing()
+
+
+def test_a_process_dumps_each_snapshot_once_however_many_of_its_apps_share_the_folder(
+    tmp_path, monkeypatch
+):
+    # Every app a process builds on one instance folder has a control thread following the
+    # same window (the suite builds dozens): tracemalloc and the snapshots are the process's,
+    # so one of them takes each snapshot, not every one (each a walk of the whole heap).
+    dumped: list[tuple[str, int]] = []
+    monkeypatch.setattr(leaks.Tracer, "_dump", lambda self, window, number: dumped.append(
+        (window, number)))  # fmt: skip
+    first, second = (Controls(tmp_path, stats.Recorder()) for _ in range(2))
+    window = leaks.open_window(tmp_path, 1, 1, "test")
+    try:
+        first.poll()
+        second.poll()
+        leaks.ask_snapshot(tmp_path)
+        second.poll()
+        first.poll()
+    finally:
+        leaks.close_window(tmp_path)
+        first.poll()
+        second.poll()
+    assert dumped == [(window.id, 0), (window.id, 1)]
     import tracemalloc
 
     assert not tracemalloc.is_tracing()

@@ -139,7 +139,7 @@ class Controls:
         self.recorder = recorder
         self.service = service
         self.order: Order | None = None
-        self.tracer = leaks.Tracer(root)
+        self.tracer = leaks.tracer_of(root)
         self._pid = 0
         self._lock = threading.Lock()
         self.group: Path | None = None

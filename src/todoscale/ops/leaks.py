@@ -150,6 +150,21 @@ class Tracer:
         (folder / f"{pid}-{number}.json").write_text(json.dumps(meta))
 
 
+_TRACERS: dict[Path, Tracer] = {}
+_TRACERS_LOCK = threading.Lock()
+
+
+def tracer_of(root: Path) -> Tracer:
+    """The process's tracer of the windows of `root`: one for every app of the process on
+    that folder (tracemalloc and the heap are the process's; each app's control thread
+    taking each snapshot walked the heap once per app, under tracing, in the suite's many)."""
+    with _TRACERS_LOCK:
+        found = _TRACERS.get(root)
+        if found is None:
+            found = _TRACERS[root] = Tracer(root)
+        return found
+
+
 def snapshots(root: Path, window_id: str) -> dict[int, list[dict[str, Any]]]:
     """The snapshots of a window, by pid, oldest first."""
     found: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -39,9 +39,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, migrations: bool = Tr
         from flask_migrate import Migrate  # here: see the docstring
 
         Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    metrics.init_app(app)  # first: a replay is counted without it (ready)
     ready.init_app(app)  # before http: its proxy handling must wrap the ready responses
     http.init_app(app)
-    metrics.init_app(app)  # outside the proxy fix: it wraps the whole request
     tracing.init_app(app)  # only with TODOSCALE_OTEL_ENDPOINT
     static.init_app(app)
     compression.init_app(app)

@@ -198,3 +198,38 @@ def test_a_profile_armed_on_this_endpoint_makes_its_requests_run(app, alice, app
 
     assert app_runs == [FIRST_PAGE]
     assert profiling.reports(metrics.of(app).root)  # it ran, and was profiled
+
+
+def test_a_replayed_request_is_in_the_statistics_with_its_request_id(app, alice, app_runs):
+    from todoscale.ops import metrics
+
+    recorder = metrics.of(app).recorder
+    alice.get(FIRST_PAGE)
+    recorder.take()  # a new minute: only the replay in it
+    app_runs.clear()
+
+    response = alice.get(FIRST_PAGE, headers={"X-Request-ID": "replayed-1"})
+
+    assert app_runs == []  # replayed
+    rows, slowest = recorder.peek()
+    assert rows[("/api/v1/todos", "GET")][0] == 1
+    assert [(s.request_id, s.endpoint, s.status) for s in slowest] == [
+        ("replayed-1", "/api/v1/todos", 200)
+    ]
+    assert response.headers["X-Request-ID"] == "replayed-1"
+
+
+def test_a_replay_leaves_the_in_flight_gauge_as_it_found_it(alice, app_runs):
+    from prometheus_client import REGISTRY
+
+    def in_flight() -> float | None:
+        return REGISTRY.get_sample_value("todoscale_http_requests_in_flight")
+
+    alice.get(FIRST_PAGE)
+    before = in_flight()
+    app_runs.clear()
+
+    alice.get(FIRST_PAGE)
+
+    assert app_runs == []
+    assert in_flight() == before

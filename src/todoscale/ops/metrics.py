@@ -7,7 +7,8 @@ console's statistics, under one lock it never waits for (`Ledger`); SQL statemen
 counted by two engine listeners into a per-request context variable. Nothing here touches
 the database or the network. The route rule is read from Flask's request when the response
 starts, so no Flask hook is needed; unmatched paths are labelled `<unmatched>`, never by
-their raw path.
+their raw path. A ready response (`ready`, in front of this wrapper) is counted by one call,
+`RequestMetrics.replayed`: its histogram and statistics in one write, not in flight.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # A view may ask for its own Content-Security-Policy (a profile report runs its own script).
 CSP_ENVIRON = "todoscale.csp"
 PROFILER_ENVIRON = "todoscale.profiler"
-# The URL rule of a response sent without Flask (a ready response replayed).
-RULE_ENVIRON = "todoscale.rule"
 PROFILE_HEADER_ENVIRON = "HTTP_X_TODOSCALE_PROFILE"
 _CSP = "Content-Security-Policy"
 
@@ -98,9 +97,9 @@ def kind_of_server() -> str:
 
 # A request's end as the ledger writes it: endpoint, method, status, seconds, SQL statements
 # and SQL seconds; an entry of its queue is a start (None) or an end with the request when
-# it may be one of the slowest.
+# it may be one of the slowest, and whether its start was counted in flight.
 Record = tuple[str, str, int, float, int, float]
-Entry = tuple[Record, "stats.SlowRequest | None"] | None
+Entry = tuple[Record, "stats.SlowRequest | None", bool] | None
 
 
 class Ledger:
@@ -128,9 +127,12 @@ class Ledger:
         """One more request in flight."""
         self._put(None)
 
-    def finished(self, record: Record, slow: stats.SlowRequest | None = None) -> None:
-        """One request served; `slow` when it may be one of the slowest of the minute."""
-        self._put((record, slow))
+    def finished(
+        self, record: Record, slow: stats.SlowRequest | None = None, in_flight: bool = True
+    ) -> None:
+        """One request served; `slow` when it may be one of the slowest of the minute;
+        `in_flight` when its start was written (`started`), else it is counted in one write."""
+        self._put((record, slow, in_flight))
 
     def _put(self, entry: Entry) -> None:
         queue, lock = self._queue, self.lock
@@ -169,8 +171,8 @@ class Ledger:
         if entry is None:
             self.sink.started()
             return
-        (endpoint, method, status, seconds, statements, sql_seconds), slow = entry
-        self.sink.finished(endpoint, method, status, seconds, statements, sql_seconds)
+        (endpoint, method, status, seconds, statements, sql_seconds), slow, in_flight = entry
+        self.sink.finished(endpoint, method, status, seconds, statements, sql_seconds, in_flight)
         self.recorder.add((endpoint, method), status, seconds, statements, sql_seconds)
         if slow is not None:
             self.recorder.keep_slow(slow)
@@ -214,7 +216,7 @@ class RequestMetrics:
             # Called inside the request context: Flask's request (in the environ) still holds
             # the matched rule; it is cleared when the context ends.
             request = environ.get("werkzeug.request")
-            rule = getattr(request, "url_rule", None) or environ.get(RULE_ENVIRON)
+            rule = getattr(request, "url_rule", None)
             sent[0], sent[1], sent[2] = int(status[:3]), headers, rule
             return start_response(status, headers, exc_info)
 
@@ -233,15 +235,46 @@ class RequestMetrics:
             slow = None
             kept = self.recorder.may_keep(seconds)
             if kept or seconds > self.slow_seconds:
-                slow = self._slow(endpoint, method, sent, seconds, counts)
+                rid = _request_id(sent[1])
+                slow = self._slow(endpoint, method, status, rid, seconds, statements, sql_seconds)
             record = (endpoint, method, status, seconds, statements, sql_seconds)
             ledger.finished(record, slow if kept else None)
             profiler = environ.get(PROFILER_ENVIRON)
             if profiler is not None:
                 profiler.finish(seconds, status)
 
+    def replayed(self, rule: Any, status: int, seconds: float, request_id: str) -> None:
+        """Count a GET answered in front of this wrapper (a ready response replayed, which
+        runs no SQL): its histogram and statistics in one write. It is not counted in flight:
+        it is served in a few microseconds without waiting for anything, and writing its
+        start and its end cost two more turns of the lock than all the rest (measured)."""
+        ledger = self.ledger
+        if ledger is None:
+            ledger = self._start_process()
+        endpoint = rule.rule if rule is not None else UNMATCHED
+        slow = None
+        kept = self.recorder.may_keep(seconds)
+        if kept or seconds > self.slow_seconds:
+            slow = self._slow(endpoint, "GET", status, request_id, seconds, 0, 0.0)
+        ledger.finished((endpoint, "GET", status, seconds, 0, 0.0), slow if kept else None, False)
+
+    def watches(self, environ: dict[str, Any], endpoint: str | None) -> bool:
+        """Whether a request of `endpoint` must run to be profiled (it asks for its profile,
+        or an order is armed on its endpoint), for what answers in front of this wrapper."""
+        if PROFILE_HEADER_ENVIRON in environ:
+            return True
+        order = self.controls.order
+        return order is not None and order.endpoint == endpoint
+
     def _slow(
-        self, endpoint: str, method: str, sent: list[Any], seconds: float, counts: list[Any]
+        self,
+        endpoint: str,
+        method: str,
+        status: int,
+        request_id: str,
+        seconds: float,
+        sql: int,
+        sql_seconds: float,
     ) -> stats.SlowRequest:
         """A request that may be one of the slowest of the minute, or is over the slow
         threshold (then logged)."""
@@ -251,10 +284,10 @@ class RequestMetrics:
             at=time.time(),
             endpoint=endpoint,
             method=method,
-            status=sent[0],
-            request_id=_request_id(sent[1]),
-            sql=counts[0],
-            sql_seconds=counts[1],
+            status=status,
+            request_id=request_id,
+            sql=sql,
+            sql_seconds=sql_seconds,
             pid=os.getpid(),
         )
         if seconds > self.slow_seconds:
@@ -333,6 +366,12 @@ def service_name() -> str:
     """This process's group (its folder's name), or `local` for a process outside any."""
     folder = groups.current_group()
     return folder.name if folder is not None else "local"
+
+
+def observing(app: Flask) -> RequestMetrics | None:
+    """The app's metrics wrapper while it measures requests (TODOSCALE_OBSERVE on), else None."""
+    metrics = of(app)
+    return metrics if app.config["OBSERVE"] else None
 
 
 def of(app: Flask) -> RequestMetrics:

@@ -28,7 +28,7 @@ from todoscale.cache.local import EXTENSION as LOCAL_CACHE
 from todoscale.cache.local import LocalCache
 from todoscale.cache.stamps import Stamps
 from todoscale.ops.http import log_request, request_id
-from todoscale.ops.metrics import RULE_ENVIRON, watched
+from todoscale.ops.metrics import RequestMetrics, observing
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -55,6 +55,7 @@ class Entry:
     """A kept response and what it was built from."""
 
     status: str
+    code: int  # the status's number
     headers: list[tuple[str, str]]
     body: bytes
     stamps: Stamps
@@ -62,26 +63,38 @@ class Entry:
     user_id: str | None
     rule: Any  # the matched URL rule, for the metrics of a replay
 
+    @property
+    def endpoint(self) -> str | None:
+        """The rule's pattern (what a profile order names)."""
+        return self.rule.rule if self.rule is not None else None
+
 
 class ReadyResponses:
     """WSGI middleware in front of the Flask app: replays kept responses, keeps new ones."""
 
-    def __init__(self, app: WSGIApp, cache: LocalCache, *, log: bool) -> None:
+    def __init__(
+        self, app: WSGIApp, cache: LocalCache, *, log: bool, metrics: RequestMetrics | None = None
+    ) -> None:
         self.app = app
         self.cache = cache
         self.log = log
+        # The request layer behind this one (None when TODOSCALE_OBSERVE is off): a replay
+        # never reaches it, so it is counted there in one call (`RequestMetrics.replayed`).
+        self.metrics = metrics
         self.entries: dict[tuple[Any, ...], Entry] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] != "GET" or any(name in environ for name in _BYPASS):
             return self.app(environ, start_response)
+        started = time.perf_counter()
         key = tuple(environ.get(name) for name in _KEY)
         entry = self.entries.get(key)
         if entry is not None and self._holds(entry):
             # A request that may be profiled (it asked, or its endpoint is armed) must run;
             # an order armed on another endpoint changes nothing here.
-            if not watched(entry.rule.rule if entry.rule is not None else None):
-                return self._replay(entry, environ, start_response)
+            metrics = self.metrics
+            if metrics is None or not metrics.watches(environ, entry.endpoint):
+                return self._replay(entry, started, environ, start_response)
             return self.app(environ, start_response)
         return self._keep(key, environ, start_response)
 
@@ -89,22 +102,22 @@ class ReadyResponses:
         return time.time() < entry.until and self.cache.holds(entry.stamps)
 
     def _replay(
-        self, entry: Entry, environ: dict[str, Any], start_response: StartResponse
+        self, entry: Entry, started: float, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
-        started = time.perf_counter()
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        environ[RULE_ENVIRON] = entry.rule
         start_response(entry.status, [*entry.headers, ("X-Request-ID", rid)])
         if self.log:
             log_request(
                 method="GET",
                 path=environ.get("PATH_INFO", ""),
-                status=int(entry.status[:3]),
+                status=entry.code,
                 started=started,
                 request_id=rid,
                 user_id=entry.user_id,
                 remote_addr=environ.get("REMOTE_ADDR"),
             )
+        if self.metrics is not None:
+            self.metrics.replayed(entry.rule, entry.code, time.perf_counter() - started, rid)
         return [entry.body]
 
     def _keep(
@@ -133,6 +146,7 @@ class ReadyResponses:
             self.entries.clear()  # crude but bounded, as the local cache is
         self.entries[key] = Entry(
             status=status,
+            code=int(status[:3]),
             headers=[(name, value) for name, value in headers if name.lower() not in _PER_REQUEST],
             body=data,
             stamps=tuple(recorded.stamps.items()),
@@ -144,8 +158,10 @@ class ReadyResponses:
 
 
 def init_app(app: Flask) -> None:
-    """Put ready responses in front of the app, where there is a local cache to vouch."""
+    """Put ready responses in front of the app (and of its request layer, which counts the
+    replays), where there is a local cache to vouch."""
     cache = app.extensions.get(LOCAL_CACHE)
     if cache is not None:
-        middleware = ReadyResponses(app.wsgi_app, cache, log=app.config["REQUEST_LOG"])
+        log = app.config["REQUEST_LOG"]
+        middleware = ReadyResponses(app.wsgi_app, cache, log=log, metrics=observing(app))
         app.wsgi_app = app.extensions[EXTENSION] = middleware  # type: ignore[method-assign]

@@ -72,10 +72,12 @@ class FileValues:
         seconds: float,
         statements: int,
         sql_seconds: float,
+        in_flight: bool = True,
     ) -> None:
-        """One request served (hold `lock`): out of flight, into its histogram and its
-        route's SQL."""
-        self.gauge.values[self._in_flight] -= 1.0
+        """One request served (hold `lock`): out of flight (when `started` counted it), into
+        its histogram and its route's SQL."""
+        if in_flight:
+            self.gauge.values[self._in_flight] -= 1.0
         slots = self._requests.get((endpoint, method, status))
         if slots is None:
             slots = self._new_request(endpoint, method, status)
@@ -135,9 +137,11 @@ class RegistryValues:
         seconds: float,
         statements: int,
         sql_seconds: float,
+        in_flight: bool = True,
     ) -> None:
-        """One request served."""
-        IN_FLIGHT.dec()
+        """One request served (out of flight when `started` counted it)."""
+        if in_flight:
+            IN_FLIGHT.dec()
         REQUEST_SECONDS.labels(endpoint, method, str(status)).observe(seconds)
         if statements:
             SQL_STATEMENTS.labels(endpoint).inc(statements)

@@ -10,7 +10,7 @@ CLUSTER_PORT ?= 8080
 
 export PORT
 
-.PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres coverage bench clean \
+.PHONY: run test lint typecheck contracts audit pytest pytest-sqlite pytest-postgres pytest-free coverage bench clean \
 	translations cluster vendor lock chaos config-table deploy-files
 
 # Installs come from the lock files (exact versions, with hashes), never straight from
@@ -82,25 +82,33 @@ audit: $(VENV)/.dev-installed
 # empties the one it is given. The PostgreSQL pass's is TODOSCALE_TEST_REDIS_URL when it is set.
 TEST_REDIS_URL ?= $(or $(TODOSCALE_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
 TEST_SQLITE_REDIS_URL ?= redis://127.0.0.1:6379/14
+TEST_FREE_REDIS_URL ?= redis://127.0.0.1:6379/13
 PASS_LOGS := artifacts
+PASSES := sqlite postgres free
 
-# The two passes at once: most of either is spent waiting for real servers to start (two
-# cores are enough for both). Each pass's whole output is shown when both are done, under
-# its name, followed by its verdict.
+# Three passes at once: the suite on SQLite, again on PostgreSQL, and the tests that touch
+# no database of the suite's (marked database_free: the browser tests, `todoscale run`'s, the
+# servers', the wheel's, each on SQLite files of its own) once, in a pass of their own. Most
+# of each is spent waiting for real servers to start, so two cores keep three busy. Each
+# pass's whole output is shown when all are done, under its name, followed by its verdict.
 pytest: $(VENV)/.dev-installed
 	@mkdir -p $(PASS_LOGS)
-	@echo "== test suite on SQLite and on PostgreSQL at once; follow them with" \
-		"tail -f $(PASS_LOGS)/pytest-sqlite.log $(PASS_LOGS)/pytest-postgres.log =="
+	@echo "== the test suite's passes at once (SQLite, PostgreSQL, database-free); follow them" \
+		"with tail -f $(foreach pass,$(PASSES),$(PASS_LOGS)/pytest-$(pass).log) =="
 	@$(MAKE) --no-print-directory pytest-sqlite > $(PASS_LOGS)/pytest-sqlite.log 2>&1 & \
 	sqlite=$$!; \
+	$(MAKE) --no-print-directory pytest-free > $(PASS_LOGS)/pytest-free.log 2>&1 & \
+	free=$$!; \
 	$(MAKE) --no-print-directory pytest-postgres > $(PASS_LOGS)/pytest-postgres.log 2>&1; \
 	postgres=$$?; \
 	wait $$sqlite; sqlite=$$?; \
+	wait $$free; free=$$?; \
 	verdict() { if [ "$$2" = 0 ]; then echo "== $$1 pass: passed =="; \
 		else echo "== $$1 pass: FAILED (exit $$2; its failures are listed just above) =="; fi; }; \
 	cat $(PASS_LOGS)/pytest-sqlite.log; verdict SQLite $$sqlite; \
 	cat $(PASS_LOGS)/pytest-postgres.log; verdict PostgreSQL $$postgres; \
-	[ $$sqlite = 0 ] && [ $$postgres = 0 ]
+	cat $(PASS_LOGS)/pytest-free.log; verdict database-free $$free; \
+	[ $$sqlite = 0 ] && [ $$postgres = 0 ] && [ $$free = 0 ]
 
 # The suite's temporary folders (SQLite files, local queues, instance folders, logs) in RAM
 # where the machine has /dev/shm: SQLite's commits then wait for no disk (twice as fast here
@@ -111,9 +119,18 @@ BASETEMP = $(if $(wildcard /dev/shm),--basetemp=/dev/shm/todoscale-$(CHECKOUT_ID
 # Each pass lists its slowest tests: what to look at when make test nears its 15 minutes.
 DURATIONS := --durations=25
 
+# A pass that PYTEST_ARGS leaves no test of (pytest's exit 5) has nothing to fail.
+NONE_SELECTED = || [ $$? = 5 ]
+
 pytest-sqlite: $(VENV)/.dev-installed
-	@echo "== test suite on SQLite =="
-	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,sq) $(DURATIONS) $(PYTEST_ARGS)
+	@echo "== test suite on SQLite (database-free tests aside) =="
+	TODOSCALE_TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,sq) \
+		-m "not database_free" $(DURATIONS) $(PYTEST_ARGS) $(NONE_SELECTED)
+
+pytest-free: $(VENV)/.dev-installed
+	@echo "== the tests that touch no database of the suite's (database_free) =="
+	TODOSCALE_TEST_REDIS_URL=$(TEST_FREE_REDIS_URL) $(BIN)/pytest $(call BASETEMP,free) \
+		-m database_free $(DURATIONS) $(PYTEST_ARGS) $(NONE_SELECTED)
 
 ## coverage: the suite on SQLite with line and branch coverage, the servers and workers it
 ## starts included (not in `make test`: measuring every process costs about half again its CPU)
@@ -126,7 +143,8 @@ coverage: $(VENV)/.dev-installed
 pytest-postgres: $(VENV)/.dev-installed
 	@echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="
 	TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) TODOSCALE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-		$(BIN)/pytest $(call BASETEMP,pg) $(DURATIONS) $(PYTEST_ARGS)
+		$(BIN)/pytest $(call BASETEMP,pg) -m "not database_free" $(DURATIONS) $(PYTEST_ARGS) \
+		$(NONE_SELECTED)
 
 CHAOS_TESTS := tests/chaos tests/realtime/test_removal_race.py tests/test_access_matrix.py \
 	tests/web/test_hostile_forms.py
@@ -144,7 +162,7 @@ chaos: $(VENV)/.dev-installed
 		$(BIN)/pytest -p no:cacheprovider $(CHAOS_TESTS) || status=1; \
 	TODOSCALE_CHAOS=full TODOSCALE_CHAOS_FIGURES=$(CURDIR)/$(CHAOS_FIGURES) \
 		TODOSCALE_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) \
-		$(BIN)/pytest -p no:cacheprovider $(CHAOS_TESTS) || status=1; \
+		$(BIN)/pytest -p no:cacheprovider -m "not database_free" $(CHAOS_TESTS) || status=1; \
 	$(BIN)/python -m tests.chaos.reliability $(CHAOS_FIGURES) docs/RELIABILITY.md || status=1; \
 	exit $$status
 

@@ -477,18 +477,6 @@ def records_of(caplog: pytest.LogCaptureFixture) -> Callable[..., Any]:
     return collect
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """In the PostgreSQL pass, skip the tests marked `database_free` (servers, packaging,
-    process control: nothing of theirs reads the suite's database): the SQLite pass runs
-    them, and running them twice would only spend make test's budget."""
-    if not os.environ.get("TODOSCALE_TEST_DATABASE_URL"):
-        return
-    once = pytest.mark.skip(reason="touches no database: run in the SQLite pass")
-    for item in items:
-        if item.get_closest_marker("database_free"):
-            item.add_marker(once)
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The figures the fault and race tests reported (tests.chaos.figures), one line each."""
     from tests.chaos.figures import LINES

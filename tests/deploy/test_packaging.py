@@ -1,8 +1,8 @@
 """The built wheel, installed (not editable) into a fresh virtual environment, migrates and
 serves from a folder that is not the checkout.
 
-On SQLite only (the SQLite pass): what is tested is the package, and the migrations it
-carries run on PostgreSQL in the PostgreSQL pass's own set-up.
+On a SQLite file of its own only (database_free): what is tested is the package, and the
+migrations it carries run on PostgreSQL in the PostgreSQL pass's own set-up.
 
 The wheel is built from a copy of the sources, so the checkout gets no `build/` folder; its
 dependencies come from `requirements/run.lock` (with their hashes) through uv, whose cache

@@ -72,13 +72,10 @@ def _after_execute(
         )
 
 
-def watched(rule: str | None = None) -> bool:
-    """Whether profiling should look at the current request (cheap: no Flask proxy); given
-    the request's URL rule, whether it may be profiled (it asked, or its endpoint is armed)."""
+def watched() -> bool:
+    """Whether profiling should look at the current request (cheap: no Flask proxy)."""
     state = _sql.get()
-    if state is None or not state[2]:
-        return False
-    return rule is None or state[2] is True or state[2] == rule
+    return state is not None and bool(state[2])
 
 
 def sql_counts() -> tuple[int, float]:
@@ -202,9 +199,7 @@ class RequestMetrics:
         started = time.perf_counter()
         # SQL statements and seconds, and whether profiling should look at this request
         # (an order is armed, or the profile header came): all the profiler's hook reads.
-        order = self.controls.order
-        watch = PROFILE_HEADER_ENVIRON in environ or (order.endpoint if order else False)
-        counts: list[Any] = [0, 0.0, watch]
+        counts: list[Any] = [0, 0.0, self._watch(environ)]
         token = _sql.set(counts)
         sent: list[Any] = [500, (), None]
 
@@ -258,13 +253,17 @@ class RequestMetrics:
             slow = self._slow(endpoint, "GET", status, request_id, seconds, 0, 0.0)
         ledger.finished((endpoint, "GET", status, seconds, 0, 0.0), slow if kept else None, False)
 
+    def _watch(self, environ: dict[str, Any]) -> bool | str:
+        """What profiling looks at in this request: True when it asks for its profile (the
+        header), else the endpoint an order is armed on, else False."""
+        order = self.controls.order
+        return PROFILE_HEADER_ENVIRON in environ or (order.endpoint if order else False)
+
     def watches(self, environ: dict[str, Any], endpoint: str | None) -> bool:
         """Whether a request of `endpoint` must run to be profiled (it asks for its profile,
         or an order is armed on its endpoint), for what answers in front of this wrapper."""
-        if PROFILE_HEADER_ENVIRON in environ:
-            return True
-        order = self.controls.order
-        return order is not None and order.endpoint == endpoint
+        watch = self._watch(environ)
+        return watch is True or (watch is not False and watch == endpoint)
 
     def _slow(
         self,

@@ -82,13 +82,13 @@ def request(
     return response.status, dict(response.getheaders()), data
 
 
-def _cluster_database(tmp_path: Path, suffix: str = "cluster") -> tuple[str, str | None]:
+def _cluster_database(tmp_path: Path) -> tuple[str, str | None]:
     """SQLite in the instance folder, or a PostgreSQL database of this module's own."""
     url = os.environ.get("TODOSCALE_TEST_DATABASE_URL")
     if not url:
         return f"sqlite:///{tmp_path / 'cluster.db'}", None
     target = make_url(url)
-    name = f"{target.database}_{suffix}"
+    name = f"{target.database}_cluster"
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -445,16 +445,16 @@ def test_cluster_down_stops_every_process(cluster):
     assert "No cluster is running" in _todoscale(cluster.env, "cluster", "status")
 
 
+@pytest.mark.database_free  # its cluster is on SQLite of its own: what it tests is Redis
 def test_a_given_redis_is_used_and_the_cluster_runs_none_of_its_own(tmp_path, redis_url):
-    # As a new user would: the README's PostgreSQL (when the suite has one) and a Redis of
-    # their own in TODOSCALE_REDIS_URL. The smallest cluster: one instance, one worker each.
+    # As a new user would: a Redis of their own in TODOSCALE_REDIS_URL. The smallest
+    # cluster: one instance, one worker each.
     require("nginx")
-    database_url, database = _cluster_database(tmp_path, "cluster_redis")
     first = _free_cluster_port(1, own_redis=False)
     env = {
         "TODOSCALE_INSTANCE_PATH": str(tmp_path),
         "TODOSCALE_ENV": "development",
-        "TODOSCALE_DATABASE_URL": database_url,
+        "TODOSCALE_DATABASE_URL": f"sqlite:///{tmp_path / 'cluster.db'}",
         "TODOSCALE_REDIS_URL": redis_url,
     }
     # The registration's rate limit is counted per client address: one no one else uses
@@ -477,8 +477,6 @@ def test_a_given_redis_is_used_and_the_cluster_runs_none_of_its_own(tmp_path, re
         commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in programs]
     finally:
         local.down(folder)
-        if database:
-            _drop_database(database)
 
     assert "redis" not in pids
     assert not [command for command in commands if b"redis-server" in command]

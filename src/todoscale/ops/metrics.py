@@ -238,7 +238,7 @@ class RequestMetrics:
             if profiler is not None:
                 profiler.finish(seconds, status)
 
-    def replayed(self, rule: Any, status: int, seconds: float, request_id: str) -> None:
+    def replayed(self, endpoint: str | None, status: int, seconds: float, request_id: str) -> None:
         """Count a GET answered in front of this wrapper (a ready response replayed, which
         runs no SQL): its histogram and statistics in one write. It is not counted in flight:
         it is served in a few microseconds without waiting for anything, and writing its
@@ -246,7 +246,7 @@ class RequestMetrics:
         ledger = self.ledger
         if ledger is None:
             ledger = self._start_process()
-        endpoint = rule.rule if rule is not None else UNMATCHED
+        endpoint = endpoint or UNMATCHED
         slow = None
         kept = self.recorder.may_keep(seconds)
         if kept or seconds > self.slow_seconds:

@@ -61,12 +61,9 @@ class Entry:
     stamps: Stamps
     until: float
     user_id: str | None
-    rule: Any  # the matched URL rule, for the metrics of a replay
-
-    @property
-    def endpoint(self) -> str | None:
-        """The rule's pattern (what a profile order names)."""
-        return self.rule.rule if self.rule is not None else None
+    # The matched URL rule's pattern: what a replay is counted under in the metrics and what
+    # a profile order names (None when no rule matched).
+    endpoint: str | None
 
 
 class ReadyResponses:
@@ -117,25 +114,25 @@ class ReadyResponses:
                 remote_addr=environ.get("REMOTE_ADDR"),
             )
         if self.metrics is not None:
-            self.metrics.replayed(entry.rule, entry.code, time.perf_counter() - started, rid)
+            self.metrics.replayed(entry.endpoint, entry.code, time.perf_counter() - started, rid)
         return [entry.body]
 
     def _keep(
         self, key: tuple[Any, ...], environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
-        sent: list[tuple[str, list[tuple[str, str]], Any]] = []
+        sent: list[tuple[str, list[tuple[str, str]], str | None]] = []
 
         def capture(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             # Called inside the request context: Flask's request still holds its rule.
             rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
-            sent.append((status, headers, rule))
+            sent.append((status, headers, rule.rule if rule is not None else None))
             return start_response(status, headers, *exc_info)
 
         with replay.recording() as recorded:
             body = self.app(environ, capture)
         if not (recorded.usable and sent and sent[0][0].startswith("200")):
             return body
-        status, headers, rule = sent[0]
+        status, headers, endpoint = sent[0]
         if any(name.lower() == "set-cookie" for name, _ in headers):
             return body
         try:
@@ -152,7 +149,7 @@ class ReadyResponses:
             stamps=tuple(recorded.stamps.items()),
             until=recorded.until,
             user_id=recorded.user_id,
-            rule=rule,
+            endpoint=endpoint,
         )
         return [data]
 
